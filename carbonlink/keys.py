@@ -64,19 +64,20 @@ class PublicKey:
     """An Ed25519 public key, as the gateway and auditors hold it."""
 
     raw: bytes
+    kid: bytes = field(init=False, repr=False, compare=False)
+    """The RFC 9679 thumbprint, computed once: every verification compares it."""
+    _verify_key: nacl.signing.VerifyKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.raw) != PUBLIC_KEY_BYTES:
             raise KeyFormatError(f"an Ed25519 public key is {PUBLIC_KEY_BYTES} bytes, got {len(self.raw)}")
-
-    @property
-    def kid(self) -> bytes:
-        return thumbprint(self.raw)
+        object.__setattr__(self, "kid", thumbprint(self.raw))
+        object.__setattr__(self, "_verify_key", nacl.signing.VerifyKey(self.raw))
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise :class:`BadSignatureError` unless ``signature`` signs ``message`` with this key."""
         try:
-            nacl.signing.VerifyKey(self.raw).verify(message, signature)
+            self._verify_key.verify(message, signature)
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError) as err:
             raise BadSignatureError("the signature does not verify with this public key") from err
 
@@ -99,13 +100,16 @@ class DeviceKey:
 
     device_id: str
     seed: bytes = field(repr=False)
+    public_key: PublicKey = field(init=False, repr=False, compare=False)
     _signing_key: nacl.signing.SigningKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_device_id(self.device_id)
         if len(self.seed) != SEED_BYTES:
             raise KeyFormatError(f"an Ed25519 private key seed is {SEED_BYTES} bytes, got {len(self.seed)}")
-        object.__setattr__(self, "_signing_key", nacl.signing.SigningKey(self.seed))
+        signing_key = nacl.signing.SigningKey(self.seed)
+        object.__setattr__(self, "_signing_key", signing_key)
+        object.__setattr__(self, "public_key", PublicKey(bytes(signing_key.verify_key)))
 
     @classmethod
     def from_seed(cls, seed: bytes, device_id: str | None = None) -> "DeviceKey":
@@ -114,10 +118,6 @@ class DeviceKey:
             raise KeyFormatError(f"an Ed25519 private key seed is {SEED_BYTES} bytes, got {len(seed)}")
         public = bytes(nacl.signing.SigningKey(seed).verify_key)
         return cls(device_id=device_id or default_device_id(public), seed=seed)
-
-    @property
-    def public_key(self) -> PublicKey:
-        return PublicKey(bytes(self._signing_key.verify_key))
 
     @property
     def kid(self) -> bytes:

@@ -12,6 +12,7 @@ them as bytes, JSON spells them in lowercase hex.
 """
 
 import dataclasses
+import functools
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -24,14 +25,13 @@ from carbonlink.records import RECORD_TYPES, Record
 
 T = TypeVar("T")
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
 
 def format_time(moment: datetime) -> str:
     """The wire spelling of an aware UTC datetime."""
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str, where: str = "time") -> datetime:
@@ -39,7 +39,8 @@ def parse_time(text: str, where: str = "time") -> datetime:
     if _TIME_TEXT.fullmatch(text) is None:
         raise SchemaError(f"{where} {text!r} is not a UTC time of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
     try:
-        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+        # The pattern above fixes the shape; fromisoformat reads it (and checks the calendar) fast.
+        return datetime.fromisoformat(text)
     except ValueError as err:
         raise SchemaError(f"{where} {text!r} is not a valid date and time") from err
 
@@ -89,49 +90,28 @@ def _encode_fields(value: object, spelling: _BytesSpelling) -> dict[str, object]
     return {f.name: _encode_value(getattr(value, f.name), spelling) for f in dataclasses.fields(value)}  # type: ignore[arg-type]
 
 
-def _exact(value: object, expected: type, where: str) -> None:
+Decoder = Callable[[object, str, _BytesSpelling], object]
+"""Reads one wire value (at the path given for messages) as its field's Python value."""
+
+
+def _decode_exact(expected: type, value: object, where: str, _spelling: _BytesSpelling) -> object:
     # ``type(...) is``, not isinstance: a bool must not pass for an int, nor an int for a float.
     if type(value) is not expected:
         raise SchemaError(f"{where} must be {expected.__name__}, got {type(value).__name__}")
+    return value
 
 
-def _decode_value(annotation: Any, value: object, where: str, spelling: _BytesSpelling) -> object:  # noqa: ANN401 - annotations are runtime type forms
-    origin = get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        return _decode_optional(annotation, value, where, spelling)
-    if origin is tuple:
-        return _decode_tuple(annotation, value, where, spelling)
-    if annotation is bytes:
-        return spelling.decode(value, where)
-    if annotation is datetime:
-        _exact(value, str, where)
-        return parse_time(str(value), where)
-    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
-        return _decode_enum(annotation, value, where)
-    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
-        return _decode_fields(annotation, value, where, spelling)
-    if annotation in (str, int, float, bool):
-        _exact(value, annotation, where)
-        return value
-    raise TypeError(f"no wire mapping for {annotation!r}")  # a programming error, not input
+def _decode_bytes(value: object, where: str, spelling: _BytesSpelling) -> bytes:
+    return spelling.decode(value, where)
 
 
-def _decode_optional(annotation: Any, value: object, where: str, spelling: _BytesSpelling) -> object:  # noqa: ANN401 - annotations are runtime type forms
-    options = get_args(annotation)
-    if value is None and type(None) in options:
-        return None
-    (inner,) = (option for option in options if option is not type(None))
-    return _decode_value(inner, value, where, spelling)
+def _decode_time(value: object, where: str, _spelling: _BytesSpelling) -> datetime:
+    if type(value) is not str:
+        raise SchemaError(f"{where} must be str, got {type(value).__name__}")
+    return parse_time(value, where)
 
 
-def _decode_tuple(annotation: Any, value: object, where: str, spelling: _BytesSpelling) -> tuple[object, ...]:  # noqa: ANN401 - annotations are runtime type forms
-    (item_type, _ellipsis) = get_args(annotation)
-    if not isinstance(value, list | tuple):
-        raise SchemaError(f"{where} must be a list, got {type(value).__name__}")
-    return tuple(_decode_value(item_type, item, f"{where}[{i}]", spelling) for i, item in enumerate(value))
-
-
-def _decode_enum(enum_type: type[StrEnum], value: object, where: str) -> StrEnum:
+def _decode_enum(enum_type: type[StrEnum], value: object, where: str, _spelling: _BytesSpelling) -> StrEnum:
     if type(value) is not str:
         raise SchemaError(f"{where} must be str, got {type(value).__name__}")
     try:
@@ -141,20 +121,61 @@ def _decode_enum(enum_type: type[StrEnum], value: object, where: str) -> StrEnum
         raise SchemaError(f"{where} {value!r} is not one of: {allowed}") from err
 
 
+def _decode_optional(inner: Decoder, value: object, where: str, spelling: _BytesSpelling) -> object:
+    return None if value is None else inner(value, where, spelling)
+
+
+def _decode_tuple(item: Decoder, value: object, where: str, spelling: _BytesSpelling) -> tuple[object, ...]:
+    if not isinstance(value, list | tuple):
+        raise SchemaError(f"{where} must be a list, got {type(value).__name__}")
+    return tuple(item(entry, f"{where}[{i}]", spelling) for i, entry in enumerate(value))
+
+
+def _decoder_for(annotation: Any) -> Decoder:  # noqa: ANN401 - annotations are runtime type forms
+    """Build, once per field, the function that reads values of this annotation."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        (inner,) = (option for option in get_args(annotation) if option is not type(None))
+        return functools.partial(_decode_optional, _decoder_for(inner))
+    if origin is tuple:
+        return functools.partial(_decode_tuple, _decoder_for(get_args(annotation)[0]))
+    if annotation is bytes:
+        return _decode_bytes
+    if annotation is datetime:
+        return _decode_time
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return functools.partial(_decode_enum, annotation)
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return functools.partial(_decode_fields, annotation)
+    if annotation in (str, int, float, bool):
+        return functools.partial(_decode_exact, annotation)
+    raise TypeError(f"no wire mapping for {annotation!r}")  # a programming error, not input
+
+
+@functools.cache
+def _field_plan(cls: type) -> tuple[tuple[str, Decoder], ...]:
+    """The fields of a dataclass with their decoders; computed on first use, then reused.
+
+    A pure memo of a function of the class: reading annotations on every record would cost
+    more than verifying its signature.
+    """
+    hints = get_type_hints(cls)
+    return tuple((f.name, _decoder_for(hints[f.name])) for f in dataclasses.fields(cls))
+
+
 def _decode_fields(cls: type[T], value: object, where: str, spelling: _BytesSpelling) -> T:
     if not isinstance(value, Mapping):
         raise SchemaError(f"{where} must be a map, got {type(value).__name__}")
-    hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = sorted(str(key) for key in value if key not in names)
-    if unknown:
-        raise SchemaError(f"{where} has unknown fields: {', '.join(unknown)}")
-    missing = [name for name in names if name not in value]
-    if missing:
+    plan = _field_plan(cls)  # type: ignore[arg-type] # mypy does not see that classes are hashable
+    if len(value) != len(plan) or any(name not in value for name, _ in plan):
+        names = {name for name, _ in plan}
+        unknown = sorted(str(key) for key in value if key not in names)
+        if unknown:
+            raise SchemaError(f"{where} has unknown fields: {', '.join(unknown)}")
+        missing = [name for name, _ in plan if name not in value]
         raise SchemaError(f"{where} lacks fields: {', '.join(missing)}")
     prefix = "" if where == "record" else f"{where}."
-    kwargs = {name: _decode_value(hints[name], value[name], f"{prefix}{name}", spelling) for name in names}
-    return cls(**kwargs)
+    return cls(**{name: decode(value[name], prefix + name, spelling) for name, decode in plan})
 
 
 def record_to_map(record: Record) -> dict[str, object]:

@@ -95,7 +95,12 @@ _amounts = st.floats(min_value=0.0, max_value=1e12, allow_nan=False, allow_infin
 _percents = st.floats(min_value=0.0, max_value=100.0, allow_nan=False, allow_infinity=False)
 _counts = st.integers(min_value=0, max_value=2**63 - 1)
 _digests = st.binary(min_size=32, max_size=32)
-_times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
+# Hypothesis takes naive bounds and attaches the zone itself.
+_times = st.datetimes(
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - naive bound, as Hypothesis requires
+    max_value=datetime(2200, 1, 1),  # noqa: DTZ001 - naive bound, as Hypothesis requires
+    timezones=st.just(UTC),
+)
 _labels = st.from_regex(r"[\x21-\x7e]([\x20-\x7e]{0,62}[\x21-\x7e])?", fullmatch=True)
 _flags = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True), max_size=MAX_QUALITY_FLAGS, unique=True).map(
     lambda flags: tuple(sorted(flags))

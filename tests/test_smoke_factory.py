@@ -3,6 +3,7 @@
 from hypothesis import given
 
 from carbonlink.records import Record
+
 from records_factory import make_charge, make_trip, records
 
 
