@@ -123,7 +123,12 @@ def open_envelope(data: bytes) -> Envelope:
 
 def _read_protected_header(protected: bytes) -> tuple[type[Record], bytes]:
     header = cbor.decode(protected, "protected header")
-    if not isinstance(header, dict) or set(header) != {HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID}:
+    # ``type(...) is int``: in Python True == 1, and a CBOR ``true`` label must not pass for alg.
+    if (
+        not isinstance(header, dict)
+        or any(type(label) is not int for label in header)
+        or set(header) != {HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID}
+    ):
         raise MalformedError("protected header must hold exactly alg (1), content type (3) and kid (4)")
     if header[HEADER_ALG] != ALG_EDDSA or type(header[HEADER_ALG]) is not int:
         raise MalformedError(f"algorithm {header[HEADER_ALG]!r} is not EdDSA ({ALG_EDDSA})")
@@ -142,6 +147,9 @@ def _read_protected_header(protected: bytes) -> tuple[type[Record], bytes]:
         raise UnknownVersionError(
             f"{type_name} record version {version} is not supported (this code reads v{record_type.VERSION})"
         )
+    if ctype != content_type(record_type):
+        # Same type and version spelled otherwise (``v01``): one record must have one encoding.
+        raise MalformedError(f"content type {ctype!r} is not spelled {content_type(record_type)!r}")
     return record_type, kid
 
 

@@ -32,3 +32,12 @@ class RejectionReason(StrEnum):
     IMPLAUSIBLE_CHARGE_EFFICIENCY = "implausible_charge_efficiency"
     ODOMETER_ROLLBACK = "odometer_rollback"
     OVERLAP = "overlap"
+
+
+RETRYABLE_REASONS = frozenset({RejectionReason.SEQUENCE_GAP})
+"""Rejections whose cause may pass: the record is not wrong, it came too early.
+
+With a shared subscription, or after a reconnect, a record can reach the gateway before its
+predecessor. The agent keeps a record rejected for one of these reasons and resends it later
+(with its usual backoff); every other rejection is final and the record goes to quarantine.
+"""

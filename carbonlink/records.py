@@ -27,7 +27,7 @@ MAX_SEQUENCE = 2**63 - 1
 MAX_QUALITY_FLAGS = 32
 
 _DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{2,63}")
-_RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+RECORD_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _LABEL = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,62}[\x21-\x7e])?")
 _FLAG = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -173,7 +173,7 @@ class RecordBase:
 
     def __post_init__(self) -> None:
         _check_matches(_DEVICE_ID, self.device_id, "device_id")
-        _check_matches(_RECORD_ID, self.record_id, "record_id")
+        _check_matches(RECORD_ID_PATTERN, self.record_id, "record_id")
         _check(
             1 <= self.sequence <= MAX_SEQUENCE, f"sequence must be between 1 and {MAX_SEQUENCE}, got {self.sequence}"
         )

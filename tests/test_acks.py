@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carbonlink.acks import Ack, Outcome, decode_ack, encode_ack
+from carbonlink.acks import MAX_ACK_BYTES, Ack, Outcome, decode_ack, encode_ack
 from carbonlink.errors import CarbonlinkError, MalformedError
 from carbonlink.reasons import RejectionReason
 
@@ -70,7 +70,7 @@ def test_reason_exactly_when_rejected(outcome: Outcome, reason: RejectionReason 
             + b'","record_id":"r","sequence":"1"}',
             "sequence an integer",
         ),
-        (b" " * 2000, "over 1024"),
+        (b" " * 2049, "over 2048"),
     ],
 )
 def test_bad_acks_are_refused_with_a_reason(data: bytes, message: str) -> None:
@@ -98,3 +98,66 @@ def test_decoding_arbitrary_json_raises_only_our_errors(value: object) -> None:
 
     with pytest.raises(MalformedError):
         decode_ack(json.dumps(value).encode())
+
+
+def test_ack_for_unreadable_bytes_names_only_their_hash() -> None:
+    """Bytes the gateway cannot read are still acknowledged, by the hash of what was sent."""
+    ack = Ack(
+        record_id=None,
+        sequence=None,
+        record_hash=HASH,
+        outcome=Outcome.REJECTED,
+        reason=RejectionReason.MALFORMED,
+        detail="signed record is not valid CBOR",
+    )
+    assert decode_ack(encode_ack(ack)) == ack
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"record_id": "has space"}, "not a record id"),
+        ({"sequence": 0}, "out of range"),
+        ({"record_hash": b"short"}, "32 bytes"),
+        ({"detail": "two\nlines"}, "printable line"),
+        ({"detail": "x" * 201}, "at most 200"),
+    ],
+)
+def test_ack_fields_are_validated(changes: dict[str, object], message: str) -> None:
+    """An ack with a malformed id, sequence, hash or detail cannot be built."""
+    values: dict[str, object] = {"record_id": "r-1", "sequence": 1, "record_hash": HASH, "outcome": Outcome.ACCEPTED}
+    with pytest.raises(MalformedError, match=message):
+        Ack(**(values | changes))  # type: ignore[arg-type]
+
+
+_record_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", fullmatch=True)
+_details = st.text(st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp", "Cf", "Co", "Cn", "Zs")), max_size=200)
+
+
+@given(
+    record_id=st.none() | _record_ids,
+    sequence=st.none() | st.integers(1, 2**63 - 1),
+    reason=st.sampled_from(RejectionReason),
+    detail=st.none() | _details,
+)
+def test_every_valid_ack_fits_and_reads_back(
+    record_id: str | None, sequence: int | None, reason: RejectionReason, detail: str | None
+) -> None:
+    """Whatever a valid ack holds, it encodes within the size cap and decodes to itself."""
+    ack = Ack(
+        record_id=record_id, sequence=sequence, record_hash=HASH, outcome=Outcome.REJECTED, reason=reason, detail=detail
+    )
+    assert decode_ack(encode_ack(ack)) == ack
+
+
+def test_longest_ack_fits_the_cap() -> None:
+    """The largest possible ack (longest id, 200 four-byte characters) is within MAX_ACK_BYTES."""
+    ack = Ack(
+        record_id="r" * 128,
+        sequence=2**63 - 1,
+        record_hash=HASH,
+        outcome=Outcome.REJECTED,
+        reason=RejectionReason.IMPLAUSIBLE_CHARGE_EFFICIENCY,
+        detail="\U0001f600" * 200,
+    )
+    assert len(encode_ack(ack)) <= MAX_ACK_BYTES

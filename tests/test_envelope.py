@@ -203,3 +203,30 @@ def test_record_with_every_optional_reading_absent_verifies() -> None:
     """None readings survive signing (as CBOR null) and verification."""
     trip = replace(make_trip(), odometer_start_m=None, odometer_end_m=None, soc_start_pct=None, vin_hash=None)
     assert verify(sign(trip, KEY), KEY.public_key) == trip
+
+
+def test_boolean_header_label_is_not_alg() -> None:
+    """CBOR true is not the integer 1: a header labelled with true is malformed, not EdDSA."""
+    protected = cbor2.dumps({True: -8, 3: content_type(TripRecord), 4: KEY.kid}, canonical=True)  # ours refuses it
+    payload = _payload(make_trip())
+    parts = [protected, {}, payload, KEY.sign(sig_structure(protected, payload))]
+    message = cbor.encode(cbor2.CBORTag(18, parts))
+    with pytest.raises(MalformedError, match="protected header"):
+        verify(message, KEY.public_key)
+
+
+@pytest.mark.parametrize("version", ["v01", "v000001"])
+def test_version_with_leading_zeros_is_another_spelling(version: str) -> None:
+    """Version 1 has one spelling; 'v01' would give the same record a second valid encoding."""
+    message = _resign({1: -8, 3: f"application/vnd.carbonlink.trip.{version}+cbor", 4: KEY.kid}, _payload(make_trip()))
+    with pytest.raises(MalformedError, match="is not spelled"):
+        verify(message, KEY.public_key)
+
+
+def test_encoder_refuses_maps_whose_order_rules_differ() -> None:
+    """Keys of mixed kinds could sort differently under RFC 7049 and RFC 8949: refused outright."""
+    with pytest.raises(TypeError, match="mixed kinds"):
+        cbor.encode({24: 0, -1: 0})
+    with pytest.raises(TypeError, match="mixed kinds"):
+        cbor.encode({"a": {1: 0, "b": 0}})
+    assert cbor.encode({1: 1, -1: 6, -2: b""}) == bytes.fromhex("a3010120062140")
