@@ -6,7 +6,6 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from carbonlink.chain import GENESIS_PREVIOUS_HASH
 from carbonlink.keys import DeviceKey
 from carbonlink.records import (
     MAX_QUALITY_FLAGS,
@@ -19,70 +18,19 @@ from carbonlink.records import (
     TripMethods,
     TripRecord,
 )
+from carbonlink.testing import SAMPLE_DBC_HASH, SAMPLE_START_AT, sample_charge, sample_quality, sample_trip
 
-START_AT = datetime(2026, 11, 24, 7, 30, 0, 123456, tzinfo=UTC)
-DBC_HASH = bytes(range(32))
+# The plain builders ship with the code (carbonlink.testing); tests know them by these names.
+START_AT = SAMPLE_START_AT
+DBC_HASH = SAMPLE_DBC_HASH
+make_quality = sample_quality
+make_trip = sample_trip
+make_charge = sample_charge
 
 
 def key_from_byte(byte: int, device_id: str = "ev-test-vehicle") -> DeviceKey:
     """A deterministic device key whose seed is 32 copies of ``byte``."""
     return DeviceKey.from_seed(bytes([byte]) * 32, device_id)
-
-
-def make_quality(**overrides: Any) -> DataQuality:  # noqa: ANN401 - any field of DataQuality
-    values: dict[str, Any] = {
-        "samples": 18_400,
-        "frames_dropped": 3,
-        "gaps": 0,
-        "gap_duration_s": 0.0,
-        "out_of_range": 1,
-        "unavailable": 0,
-        "coverage_pct": 99.9,
-        "flags": (),
-    }
-    return DataQuality(**(values | overrides))
-
-
-def _common(**overrides: Any) -> dict[str, Any]:  # noqa: ANN401 - any field of RecordBase
-    values: dict[str, Any] = {
-        "device_id": "ev-test-vehicle",
-        "record_id": "0b4c3a52-7e0a-4f0e-9f43-8d1d2f3c1a01",
-        "sequence": 1,
-        "previous_record_hash": GENESIS_PREVIOUS_HASH,
-        "start_at": START_AT,
-        "end_at": START_AT + timedelta(minutes=31),
-        "clock_synced": True,
-        "odometer_start_m": 48_210_000.0,
-        "odometer_end_m": 48_222_400.0,
-        "soc_start_pct": 80.0,
-        "soc_end_pct": 73.5,
-        "counter_discharged_start_wh": 9_120_500.0,
-        "counter_discharged_end_wh": 9_122_360.0,
-        "counter_charged_start_wh": 8_900_100.0,
-        "counter_charged_end_wh": 8_900_410.0,
-        "quality": make_quality(),
-        "agent_version": "0.1.0",
-        "dbc_hash": DBC_HASH,
-        "profile_id": "reference-ev",
-        "vin_hash": None,
-    }
-    return values | overrides
-
-
-def make_trip(**overrides: Any) -> TripRecord:  # noqa: ANN401 - any field of TripRecord
-    trip = {"distance_m": 12_400.0, "energy_out_wh": 1_860.0, "energy_regen_wh": 310.0}
-    return TripRecord(**_common(**(trip | overrides)))
-
-
-def make_charge(**overrides: Any) -> ChargeRecord:  # noqa: ANN401 - any field of ChargeRecord
-    charge = {
-        "odometer_end_m": 48_210_000.0,
-        "charger": ChargerKind.AC,
-        "energy_in_wh": 7_150.0,
-        "grid_energy_wh": 7_900.0,
-        "methods": ChargeMethods(energy=Source.VOLTAGE_CURRENT_INTEGRAL, grid_energy=Source.CHARGER, soc=Source.BMS),
-    }
-    return ChargeRecord(**_common(**(charge | overrides)))
 
 
 def with_sequence(record: Record, sequence: int, previous_hash: bytes) -> Record:
