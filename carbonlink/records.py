@@ -11,7 +11,7 @@ next to its predecessors is the gateway's business.
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
@@ -245,7 +245,3 @@ Record = TripRecord | ChargeRecord
 RECORD_TYPES: dict[str, type[Record]] = {cls.RECORD_TYPE: cls for cls in (TripRecord, ChargeRecord)}
 """Record classes by the type name their envelope carries."""
 
-
-def field_names(record_type: type[Record]) -> tuple[str, ...]:
-    """The names of a record type's fields, in declaration order."""
-    return tuple(f.name for f in fields(record_type))

@@ -9,6 +9,7 @@ field as a keyword to override it, so a test states only what it is about::
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from carbonlink.chain import GENESIS_PREVIOUS_HASH
 from carbonlink.records import (
     ChargeMethods,
     ChargeRecord,
@@ -21,7 +22,6 @@ from carbonlink.records import (
 SAMPLE_START_AT = datetime(2026, 11, 24, 7, 30, 0, 123456, tzinfo=UTC)
 SAMPLE_DEVICE_ID = "ev-test-vehicle"
 SAMPLE_DBC_HASH = bytes(range(32))
-SAMPLE_GENESIS_HASH = bytes(32)
 
 
 def sample_quality(**overrides: Any) -> DataQuality:  # noqa: ANN401 - any field of DataQuality
@@ -43,7 +43,7 @@ def _common(overrides: dict[str, Any]) -> dict[str, Any]:
         "device_id": SAMPLE_DEVICE_ID,
         "record_id": "0b4c3a52-7e0a-4f0e-9f43-8d1d2f3c1a01",
         "sequence": 1,
-        "previous_record_hash": SAMPLE_GENESIS_HASH,
+        "previous_record_hash": GENESIS_PREVIOUS_HASH,
         "start_at": SAMPLE_START_AT,
         "end_at": SAMPLE_START_AT + timedelta(minutes=31),
         "clock_synced": True,
