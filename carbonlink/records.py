@@ -244,4 +244,3 @@ Record = TripRecord | ChargeRecord
 
 RECORD_TYPES: dict[str, type[Record]] = {cls.RECORD_TYPE: cls for cls in (TripRecord, ChargeRecord)}
 """Record classes by the type name their envelope carries."""
-
