@@ -22,3 +22,17 @@ def test_envelope_benchmark_prints_ratios() -> None:
         assert ours > 0
         assert bare > 0
         assert abs(ratio - ours / bare) < 0.01 + 0.01 * ratio
+
+
+def test_simulator_benchmark_prints_its_ratio() -> None:
+    """bench/sim_blf.py runs a short simulation and prints the ratio against python-can's writer."""
+    result = subprocess.run(  # noqa: S603 - fixed interpreter and our own script
+        [sys.executable, str(BENCH / "sim_blf.py"), "--minutes", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    ratio_line = next(line for line in result.stdout.splitlines() if line.startswith("ratio "))
+    assert float(ratio_line.split()[1]) > 0
+    assert "frames" in result.stdout

@@ -11,6 +11,7 @@ from carbonlink.cli.errors import EXIT_USAGE, CliError
 SUBCOMMANDS: dict[str, str] = {
     "keys": "carbonlink.cli.keys",
     "inspect": "carbonlink.cli.inspect",
+    "sim": "carbonlink.cli.sim",
     "demo": "carbonlink.cli.demo",
 }
 """Subcommand name → module; each module is light and imports its app only when run."""

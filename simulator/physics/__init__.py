@@ -1,0 +1,1 @@
+"""EV physics, pure and deterministic: longitudinal dynamics, the battery and the charger."""
