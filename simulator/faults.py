@@ -14,12 +14,16 @@ from dataclasses import dataclass, field, fields
 import can
 import cantools.database
 
+from carbonlink.checksums import crc8_j1850
 from simulator.errors import ParameterError
+from simulator.frames import CHECKSUM_BYTE, COUNTER_MODULO
 
 STUCK_CANDIDATES = ("BMS_PackVoltage", "BMS_PackCurrent", "VCU_VehicleSpeed", "BMS_SOC", "VCU_Odometer")
 """Signals a stuck-value fault may freeze: the ones energy and distance are computed from."""
 
 SECONDS_PER_HOUR = 3600.0
+COUNTER_BYTE = 6
+"""The reference bus keeps each message's rolling counter in the low nibble of byte 6."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,10 +173,7 @@ class FaultInjector:
                 and frame.arbitration_id in self._checksummed_ids
                 and chance() * 100 < config.corrupt_pct
             ):
-                data = bytearray(frame.data)
-                data[7] ^= 1 << self._random.randrange(8)
-                frame.data = data
-                self.log.append(InjectedFault(time_s, "corrupt", f"frame 0x{frame.arbitration_id:X} checksum"))
+                frame.data = self._corrupt(frame, time_s)
             if time_s >= self._next_jump_s:
                 jump_s = self._random.choice((-1.0, 1.0)) * config.jump_s
                 self._offset_s += jump_s
@@ -181,6 +182,22 @@ class FaultInjector:
             if self._offset_s:
                 frame.timestamp = time_s + self._offset_s
             yield frame
+
+    def _corrupt(self, frame: can.Message, time_s: float) -> bytearray:
+        """Corrupt a frame: a wrong checksum or, at even odds, a wrong counter under a valid checksum.
+
+        The first is a bit flipped on the wire; the second a control unit repeating or skipping a frame.
+        """
+        data = bytearray(frame.data)
+        if self._random.random() < 0.5:  # noqa: PLR2004 - even odds
+            data[CHECKSUM_BYTE] ^= 1 << self._random.randrange(8)
+            self.log.append(InjectedFault(time_s, "corrupt", f"frame 0x{frame.arbitration_id:X} checksum"))
+        else:
+            wrong = (data[COUNTER_BYTE] + 1 + self._random.randrange(COUNTER_MODULO - 2)) % COUNTER_MODULO
+            data[COUNTER_BYTE] = (data[COUNTER_BYTE] & 0xF0) | wrong
+            data[CHECKSUM_BYTE] = crc8_j1850(bytes(data[:CHECKSUM_BYTE]))
+            self.log.append(InjectedFault(time_s, "corrupt", f"frame 0x{frame.arbitration_id:X} counter"))
+        return data
 
     def _dropped_by_window(self, time_s: float) -> bool:
         if self._dropping is not None and time_s < self._dropping.end_s:

@@ -49,6 +49,8 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
         (["keys", "show"], "never the private key"),
         (["inspect"], "--public-key"),
         (["demo"], "--data-dir"),
+        (["sim"], "simulate a day of driving and charging"),
+        (["sim", "drive"], "--faults"),
     ],
 )
 def test_every_subcommand_has_useful_help(capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:

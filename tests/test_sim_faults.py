@@ -67,9 +67,22 @@ def test_corrupted_frames_fail_their_checksum() -> None:
     scheduler.activate(DRIVE_MESSAGES, 0.0)
     frames = list(injector.frames(scheduler.frames_until(5.0, bus_state())))
     checked = [frame for frame in frames if frame.arbitration_id in (0x101, 0x132, 0x1A5)]
-    bad = [frame for frame in checked if frame.data[7] != crc8_j1850(bytes(frame.data[:7]))]
-    assert len(bad) == sum(entry.kind == "corrupt" for entry in injector.log)
-    assert 0.05 < len(bad) / len(checked) < 0.15
+    bad_checksum = [frame for frame in checked if frame.data[7] != crc8_j1850(bytes(frame.data[:7]))]
+    logged = [entry.detail.split()[-1] for entry in injector.log if entry.kind == "corrupt"]
+    assert len(bad_checksum) == logged.count("checksum")
+    assert 0.05 < len(logged) / len(checked) < 0.15
+
+
+def test_corrupted_counters_break_the_sequence_under_a_valid_checksum() -> None:
+    """A counter fault leaves a valid checksum but a counter that does not follow its predecessor."""
+    injector = FaultInjector(FaultConfig(corrupt_pct=10.0, seed=2), reference_database())
+    scheduler = FrameScheduler(reference_database(), REFERENCE_SIGNALS, DRIVE_MESSAGES)
+    scheduler.activate(DRIVE_MESSAGES, 0.0)
+    frames = [f for f in injector.frames(scheduler.frames_until(5.0, bus_state())) if f.arbitration_id == 0x132]
+    counters = [frame.data[6] & 0x0F for frame in frames if frame.data[7] == crc8_j1850(bytes(frame.data[:7]))]
+    breaks = sum(1 for before, after in pairwise(counters) if after != (before + 1) % 16)
+    assert breaks >= 1
+    assert any(entry.detail.endswith("counter") for entry in injector.log)
 
 
 def test_timestamp_jumps_shift_later_frames() -> None:
