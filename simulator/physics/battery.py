@@ -24,6 +24,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from simulator.errors import ParameterError
+from simulator.physics.checks import require_positive
 
 SECONDS_PER_HOUR = 3600.0
 _FULL_PCT = 100.0
@@ -65,13 +66,13 @@ class BatteryParams:
     """Derived: SOC change of one coulomb (ampere-second)."""
 
     def __post_init__(self) -> None:
-        _require_positive("capacity_ah", self.capacity_ah)
+        require_positive("capacity_ah", self.capacity_ah)
         series_cells: object = self.series_cells  # typed int, but configuration may hand in a float or a bool
         if type(series_cells) is not int or series_cells < 1:
             raise ParameterError(f"series_cells must be a positive whole number, got {self.series_cells!r}")
-        _require_positive("internal_resistance_ohm", self.internal_resistance_ohm)
-        _require_positive("max_discharge_current_a", self.max_discharge_current_a)
-        _require_positive("max_charge_current_a", self.max_charge_current_a)
+        require_positive("internal_resistance_ohm", self.internal_resistance_ohm)
+        require_positive("max_discharge_current_a", self.max_discharge_current_a)
+        require_positive("max_charge_current_a", self.max_charge_current_a)
         _check_table(self.ocv_soc_pct, self.ocv_cell_v)
 
         pack_v = tuple(cell_v * self.series_cells for cell_v in self.ocv_cell_v)
@@ -145,11 +146,6 @@ def soc_after(params: BatteryParams, soc_pct: float, current_a: float, duration_
     if soc > _FULL_PCT:
         return _FULL_PCT
     return soc
-
-
-def _require_positive(name: str, value: object) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0.0):
-        raise ParameterError(f"{name} must be a positive finite number, got {value!r}")
 
 
 def _check_table(soc_pct: tuple[float, ...], cell_v: tuple[float, ...]) -> None:

@@ -16,11 +16,11 @@ Losses between the grid and the battery (on-board charger or charging station, c
 battery's cooling while charging) are one efficiency: ``grid power = battery power / efficiency``.
 """
 
-import math
 from dataclasses import dataclass
 
 from carbonlink.records import ChargerKind
 from simulator.errors import ParameterError
+from simulator.physics.checks import is_finite_number
 
 __all__ = ["ChargerKind", "ChargerParams", "charge_power_w", "grid_power_w"]
 
@@ -50,13 +50,13 @@ class ChargerParams:
         if kind is ChargerKind.UNKNOWN:
             raise ParameterError(f"kind must be 'ac' or 'dc', got {self.kind!r}")
         object.__setattr__(self, "kind", kind)
-        if not (_is_number(self.max_power_w) and self.max_power_w > 0.0):
+        if not (is_finite_number(self.max_power_w) and self.max_power_w > 0.0):
             raise ParameterError(f"max_power_w must be a positive finite number, got {self.max_power_w!r}")
-        if not (_is_number(self.efficiency) and 0.0 < self.efficiency <= 1.0):
+        if not (is_finite_number(self.efficiency) and 0.0 < self.efficiency <= 1.0):
             raise ParameterError(f"efficiency must be in (0, 1], got {self.efficiency!r}")
-        if not (_is_number(self.taper_start_soc_pct) and 0.0 <= self.taper_start_soc_pct < _FULL_PCT):
+        if not (is_finite_number(self.taper_start_soc_pct) and 0.0 <= self.taper_start_soc_pct < _FULL_PCT):
             raise ParameterError(f"taper_start_soc_pct must be in [0, 100), got {self.taper_start_soc_pct!r}")
-        if not (_is_number(self.min_taper_power_w) and 0.0 <= self.min_taper_power_w <= self.max_power_w):
+        if not (is_finite_number(self.min_taper_power_w) and 0.0 <= self.min_taper_power_w <= self.max_power_w):
             raise ParameterError(
                 f"min_taper_power_w must be between 0 and max_power_w ({self.max_power_w}), "
                 f"got {self.min_taper_power_w!r}"
@@ -76,7 +76,3 @@ def charge_power_w(params: ChargerParams, soc_pct: float) -> float:
 def grid_power_w(params: ChargerParams, battery_power_w: float) -> float:
     """Power drawn from the grid (W) while ``battery_power_w`` reaches the battery: battery power / efficiency."""
     return battery_power_w / params.efficiency
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)

@@ -23,11 +23,11 @@ requested speed trace; the function reports the capped power and leaves the trac
 """
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulator.errors import ParameterError
 from simulator.physics.battery import BatteryParams
+from simulator.physics.checks import require
 
 REGEN_FADE_SPEED_MPS = 5.0 / 3.6
 """Below this speed (5 km/h) regenerative braking fades linearly to zero at standstill."""
@@ -67,12 +67,12 @@ class VehicleParams:
             if not getattr(self, name).strip():
                 raise ParameterError(f"{name} must not be empty")
         for name in ("mass_kg", "max_motor_power_w", "max_regen_power_w", "air_density_kg_m3", "gravity_m_s2"):
-            _require(name, getattr(self, name), "a positive finite number", lambda value: value > 0.0)
+            require(name, getattr(self, name), "a positive finite number", lambda value: value > 0.0)
         for name in ("drag_area_m2", "rolling_resistance", "aux_power_w"):
-            _require(name, getattr(self, name), "a non-negative finite number", lambda value: value >= 0.0)
-        _require("rotating_mass_factor", self.rotating_mass_factor, "at least 1", lambda value: value >= 1.0)
+            require(name, getattr(self, name), "a non-negative finite number", lambda value: value >= 0.0)
+        require("rotating_mass_factor", self.rotating_mass_factor, "at least 1", lambda value: value >= 1.0)
         for name in ("drivetrain_efficiency", "regen_efficiency"):
-            _require(name, getattr(self, name), "in (0, 1]", lambda value: 0.0 < value <= 1.0)
+            require(name, getattr(self, name), "in (0, 1]", lambda value: 0.0 < value <= 1.0)
         if not isinstance(self.battery, BatteryParams):
             raise ParameterError(f"battery must be a BatteryParams, got {type(self.battery).__name__}")
 
@@ -107,8 +107,3 @@ def battery_power_w(params: VehicleParams, speed_mps: float, accel_mps2: float, 
         if speed_mps < REGEN_FADE_SPEED_MPS:
             traction_w *= speed_mps / REGEN_FADE_SPEED_MPS
     return traction_w + params.aux_power_w
-
-
-def _require(name: str, value: object, must_be: str, holds: Callable[[float], bool]) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and holds(value)):
-        raise ParameterError(f"{name} must be {must_be}, got {value!r}")
