@@ -71,7 +71,8 @@ class DriveReport:
     target: str
     truth_path: Path | None
     wall_s: float
-    faults: list[InjectedFault]
+    faults: dict[str, int]
+    """Injected faults by kind (``random_loss`` counts lost frames)."""
     faults_path: Path | None
 
 
@@ -141,12 +142,28 @@ def run_drive(options: DriveOptions) -> DriveReport:
     truth_path = options.truth_path or (_beside(options.output, ".truth.json") if options.output else None)
     if truth_path is not None:
         write_truth(truth_path, simulation.truth, options, vehicle.name)
-    log = injector.log if injector is not None else []
+    log = _flap_entries(plan) + (injector.log if injector is not None else [])
+    summary = injector.summary() if injector is not None else {}
+    if log and log[0].kind == "ignition_flaps":
+        summary["ignition_flaps"] = sum(1 for entry in log if entry.kind == "ignition_flaps")
     faults_path = None
     if truth_path is not None and options.faults.enabled:
         faults_path = _beside(truth_path, ".faults.json", strip=".truth.json")
-        _write_json(faults_path, {"config": asdict(options.faults), "injected": [entry.to_json() for entry in log]})
-    return DriveReport(count, simulation.truth, target, truth_path, time.monotonic() - started, log, faults_path)
+        _write_json(
+            faults_path,
+            {"config": asdict(options.faults), "summary": summary, "injected": [entry.to_json() for entry in log]},
+        )
+    return DriveReport(count, simulation.truth, target, truth_path, time.monotonic() - started, summary, faults_path)
+
+
+def _flap_entries(plan: DayPlan) -> list[InjectedFault]:
+    """Ignition flapping is planned, not injected into frames: log it from the plan."""
+    origin_s = plan.start_at.timestamp()
+    return [
+        InjectedFault(origin_s + activity.start_s, "ignition_flaps", f"{activity.ignition_flaps} ready off/on toggles")
+        for activity in plan.activities
+        if isinstance(activity, Trip) and activity.ignition_flaps
+    ]
 
 
 def _has_signal_faults(faults: FaultConfig) -> bool:

@@ -96,7 +96,7 @@ def parse_faults(spec: str, seed: int) -> FaultConfig:
 
 @dataclass(frozen=True, slots=True)
 class InjectedFault:
-    """One entry of the fault log."""
+    """One entry of the fault log; ``at_s`` is the Unix time of the frame it hit."""
 
     at_s: float
     kind: str
@@ -119,6 +119,8 @@ class FaultInjector:
     config: FaultConfig
     database: cantools.database.can.Database
     log: list[InjectedFault] = field(default_factory=list)
+    randomly_lost: int = 0
+    """Frames dropped by ``loss_pct`` (too many to log one by one)."""
     _random: random.Random = field(init=False)
     _next_burst_s: float = field(init=False, default=math.inf)
     _next_bus_off_s: float = field(init=False, default=math.inf)
@@ -148,6 +150,13 @@ class FaultInjector:
         # Poisson process: exponential gaps between events.
         return after_s + self._random.expovariate(per_hour / SECONDS_PER_HOUR) if per_hour > 0 else math.inf
 
+    def summary(self) -> dict[str, int]:
+        """How many faults of each kind were injected, with the randomly lost frames."""
+        counts: dict[str, int] = {"random_loss": self.randomly_lost}
+        for entry in self.log:
+            counts[entry.kind] = counts.get(entry.kind, 0) + 1
+        return counts
+
     def _start_frames_at(self, time_s: float) -> None:
         # Frame faults run on frame timestamps (Unix time), drawn from the first frame on.
         if self._frames_started:
@@ -167,6 +176,7 @@ class FaultInjector:
             if self._dropped_by_window(time_s):
                 continue
             if config.loss_pct and chance() * 100 < config.loss_pct:
+                self.randomly_lost += 1
                 continue
             if (
                 config.corrupt_pct
@@ -238,7 +248,7 @@ class FaultInjector:
         return value
 
     def _stuck_value(self, signal: str, time_s: float, value: float) -> float:
-        # Signal faults run on the encoder's clock (seconds into the simulation), from the first signal on.
+        # Stuck faults are drawn from the first signal seen on (frame times, Unix seconds).
         if self._next_stuck_s == math.inf and self._stuck_until_s == -math.inf:
             self._next_stuck_s = self._arrival(time_s, self.config.stuck_per_hour)
             self._stuck_until_s = time_s

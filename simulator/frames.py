@@ -23,7 +23,7 @@ COUNTER_MODULO = 16
 CHECKSUM_BYTE = 7
 
 SignalOverride = Callable[[str, str, float, float], float]
-"""(message, signal, time_s, true value) → value to encode: where signal faults come in."""
+"""(message, signal, frame time as Unix seconds, true value) → value to encode: where signal faults come in."""
 
 
 def load_dbc(path: Path) -> cantools.database.can.Database:
@@ -172,13 +172,13 @@ class FrameScheduler:
             encoder = self._encoders[name]
             due_us = first_due_us
             while due_us < end_us:
-                due_s = due_us / 1e6
+                stamp_s = self._origin_s + due_us / 1e6
                 frames.append(
                     can.Message(
-                        timestamp=self._origin_s + due_s,
+                        timestamp=stamp_s,
                         arbitration_id=encoder.frame_id,
                         is_extended_id=encoder.is_extended_id,
-                        data=encoder.encode(state, due_s, self._override),
+                        data=encoder.encode(state, stamp_s, self._override),
                         check=False,
                     )
                 )

@@ -68,8 +68,10 @@ def test_drive_with_faults_logs_them(capsys: pytest.CaptureFixture[str], tmp_pat
     log = json.loads((tmp_path / "day.faults.json").read_text())
     assert log["config"]["loss_pct"] == 2.0
     kinds = {entry["kind"] for entry in log["injected"]}
-    assert {"burst", "sna"} <= kinds
-    assert "faults injected" in result.out
+    assert {"burst", "sna", "ignition_flaps"} <= kinds
+    assert log["summary"]["random_loss"] > 0
+    assert log["summary"]["ignition_flaps"] == 1
+    assert "random_loss" in result.out
 
 
 def test_drive_to_a_virtual_bus(tmp_path: Path, short_trace: Path) -> None:

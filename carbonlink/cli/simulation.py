@@ -60,5 +60,6 @@ def run_drive_command(args: argparse.Namespace, default_start_at: datetime) -> i
     if report.truth_path is not None:
         print(f"ground truth: {report.truth_path}")
     if report.faults_path is not None:
-        print(f"faults injected: {len(report.faults)}, logged to {report.faults_path}")
+        injected = ", ".join(f"{kind} {count}" for kind, count in sorted(report.faults.items())) or "none"
+        print(f"faults injected: {injected}; logged to {report.faults_path}")
     return EXIT_OK
