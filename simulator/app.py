@@ -17,7 +17,7 @@ from simulator.day import Activity, Charge, DayPlan, InitialState, Trip
 from simulator.errors import CycleError, SimulatorError
 from simulator.faults import FaultConfig, FaultInjector, InjectedFault
 from simulator.frames import FrameScheduler, load_dbc
-from simulator.presets import preset
+from simulator.presets import VehiclePreset, preset
 from simulator.reference_signals import CHARGE_MESSAGES, DRIVE_MESSAGES, REFERENCE_SIGNALS
 from simulator.timeline import DaySimulation
 from simulator.truth import TruthEntry
@@ -88,9 +88,8 @@ def load_cycle(spec: str, seed: int) -> SpeedTrace:
     return cycle_by_name(spec, seed)
 
 
-def build_day(options: DriveOptions) -> tuple[DayPlan, str]:
-    """The day plan of the options and the vehicle class name."""
-    vehicle_preset = preset(options.preset_name)
+def build_day(options: DriveOptions, vehicle_preset: VehiclePreset) -> DayPlan:
+    """The day the options ask for: a trip per cycle, then the charge session."""
     activities: list[Activity] = []
     start_s = TRIP_STARTS_S[0]
     for index, spec in enumerate(options.cycles):
@@ -103,8 +102,7 @@ def build_day(options: DriveOptions) -> tuple[DayPlan, str]:
         charger = vehicle_preset.charger(options.charge)
         last_end_s = activities[-1].end_s if activities and isinstance(activities[-1], Trip) else 0.0
         activities.append(Charge(charger=charger, start_s=last_end_s + CHARGE_DELAY_S))
-    plan = DayPlan(start_at=options.start_at, activities=tuple(activities), initial=options.initial)
-    return plan, vehicle_preset.vehicle.name
+    return DayPlan(start_at=options.start_at, activities=tuple(activities), initial=options.initial)
 
 
 def day_frames(simulation: DaySimulation, scheduler: FrameScheduler) -> Iterator[can.Message]:
@@ -120,16 +118,17 @@ def day_frames(simulation: DaySimulation, scheduler: FrameScheduler) -> Iterator
 
 def run_drive(options: DriveOptions) -> DriveReport:
     """Simulate the day of ``options`` and write its frames and ground truth."""
-    plan, _vehicle_name = build_day(options)
+    vehicle_preset = preset(options.preset_name)
+    vehicle = vehicle_preset.vehicle
+    plan = build_day(options, vehicle_preset)
     database = load_dbc(options.dbc_path or reference_dbc_path())
-    vehicle = preset(options.preset_name).vehicle
     injector = FaultInjector(options.faults, database) if options.faults.enabled else None
     scheduler = FrameScheduler(
         database,
         REFERENCE_SIGNALS,
         dict.fromkeys(DRIVE_MESSAGES + CHARGE_MESSAGES),
         origin_s=options.start_at.timestamp(),
-        override=injector.signal if injector is not None and _has_signal_faults(options.faults) else None,
+        override=injector.signal if injector is not None and options.faults.signal_faults_enabled else None,
     )
     simulation = DaySimulation(vehicle, plan, seed=options.seed)
     sink, target = _open_sink(options)
@@ -164,10 +163,6 @@ def _flap_entries(plan: DayPlan) -> list[InjectedFault]:
         for activity in plan.activities
         if isinstance(activity, Trip) and activity.ignition_flaps
     ]
-
-
-def _has_signal_faults(faults: FaultConfig) -> bool:
-    return bool(faults.stuck_per_hour or faults.out_of_range_pct or faults.sna_pct)
 
 
 def _beside(path: Path, suffix: str, strip: str | None = None) -> Path:

@@ -64,6 +64,11 @@ class FaultConfig:
         """Whether any fault has a non-zero rate (durations alone inject nothing)."""
         return any(getattr(self, name) for name in FAULT_KEYS.values())
 
+    @property
+    def signal_faults_enabled(self) -> bool:
+        """Whether the encoder must consult the injector for each signal value (costly otherwise)."""
+        return bool(self.stuck_per_hour or self.out_of_range_pct or self.sna_pct)
+
 
 FAULT_KEYS = {
     "loss": "loss_pct",
