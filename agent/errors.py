@@ -1,12 +1,12 @@
 """Errors of the agent, each naming the file, signal, record or setting at fault.
 
-    AgentError
-    ├── ProfileError (ValueError)     a vehicle profile that does not fit its DBC(s)
-    ├── ConfigError (ValueError)      a bad agent.toml or environment override
-    ├── SourceError (OSError)         a CAN interface or log file that cannot be read
-    ├── OutboxError (OSError)         the outbox cannot be read or written (disk full, permissions)
-    │   └── OutboxFullError           the outbox holds its maximum of unacknowledged records
-    └── UplinkError (ConnectionError) the broker refuses us for good (bad credentials, bad TLS)
+AgentError
+├── ProfileError (ValueError)     a vehicle profile that does not fit its DBC(s)
+├── ConfigError (ValueError)      a bad agent.toml or environment override
+├── SourceError (OSError)         a CAN interface or log file that cannot be read
+├── OutboxError (OSError)         the outbox cannot be read or written (disk full, permissions)
+│   └── OutboxFullError           the outbox holds its maximum of unacknowledged records
+└── UplinkError (ConnectionError) the broker refuses us for good (bad credentials, bad TLS)
 """
 
 

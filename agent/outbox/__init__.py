@@ -10,6 +10,8 @@ from typing import Protocol
 
 
 class EntryState(StrEnum):
+    """Where an unacknowledged record stands."""
+
     PENDING = "pending"
     """Sealed and stored, not yet published."""
     SENT = "sent"
@@ -45,6 +47,8 @@ class RejectedEntry:
 
 @dataclass(frozen=True, slots=True)
 class OutboxCounts:
+    """How many records the outbox holds, by state."""
+
     pending: int
     sent: int
     rejected: int
