@@ -1,6 +1,7 @@
 """The segmenter cuts readings into trips and charge sessions, and integrates them exactly."""
 
 from collections.abc import Iterable, Iterator
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ STEP_S = 0.01
 Q = Quantity
 
 
-def _drive(
+def _drive(  # noqa: PLR0913 - every quantity of a reading can be set, each with a default
     start_s: float,
     seconds: float,
     *,
@@ -139,7 +140,7 @@ def test_silence_closes_an_open_trip() -> None:
 
 
 def test_zero_crossing_splits_discharge_and_regen() -> None:
-    """A ramp from +10 kW to −10 kW over 1 s is 1.389 Wh out and 1.389 Wh regen."""
+    """A ramp from +10 kW to -10 kW over 1 s is 1.389 Wh out and 1.389 Wh regen."""
     integrator = Integrator(0.0, max_gap_s=2.0, max_voltage_age_s=1.0)
     integrator.add(Reading(0.0, {Q.PACK_VOLTAGE_V: 400.0, Q.PACK_CURRENT_A: 25.0}))
     integrator.add(Reading(1.0, {Q.PACK_VOLTAGE_V: 400.0, Q.PACK_CURRENT_A: -25.0}))
@@ -198,7 +199,7 @@ def _readings_of(phases: list[tuple[float, str, float]]) -> list[Reading]:
 def test_segments_never_overlap_and_stay_in_time_order(phases: list[tuple[float, str, float]]) -> None:
     """Whatever the sequence of states, closed segments are disjoint and in time order."""
     segments, _ = _run(_readings_of(phases))
-    for before, after in zip(segments, segments[1:], strict=False):
+    for before, after in pairwise(segments):
         assert before.totals.end_s <= after.totals.start_s
     for segment in segments:
         assert segment.totals.start_s <= segment.totals.end_s
