@@ -1,0 +1,171 @@
+"""The agent's configuration: one TOML file plus environment overrides, validated into frozen values.
+
+    [device]
+    key_file = "/etc/carbonlink/car.key"      # secrets are file paths, never values
+    profile = "reference_ev"                   # a shipped profile id, or a path to a profile .toml
+    clock_synced = true                        # the computer's clock is GNSS/NTP-synchronised
+
+    [source]                                   # either a bus ...
+    interface = "socketcan"
+    channel = "can0"
+    bitrate = 500000                           # optional
+    fd = false
+    # log_file = "day.blf"                     # ... or a recorded log (replayed, then the agent stops)
+
+    [outbox]
+    path = "/var/lib/carbonlink/outbox.json"
+    max_unacknowledged = 5000
+
+    [mqtt]                                     # optional: without it records wait in the outbox
+    host = "broker.example"
+    port = 8883
+    # ca_file, cert_file, key_file, username, password_file, ack_timeout_s, ...
+
+    [segmentation]                             # optional thresholds (agent.segmentation.SegmenterSettings)
+
+Environment overrides: ``CARBONLINK_AGENT__<SECTION>__<KEY>=value`` (for example
+``CARBONLINK_AGENT__MQTT__HOST=10.0.0.5``); values are read as TOML scalars, else as text.
+Relative paths are taken relative to the config file.
+"""
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError
+from agent.segmentation import SegmenterSettings
+
+ENV_PREFIX = "CARBONLINK_AGENT__"
+_SECTIONS = ("device", "source", "outbox", "mqtt", "segmentation")
+DEFAULT_MAX_UNACKNOWLEDGED = 5000
+"""About a year of records for a car with no connection at all (≈ 10 trips and charges a day)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceConfig:
+    """A live bus, or a log file to replay."""
+
+    interface: str | None = None
+    channel: str | None = None
+    bitrate: int | None = None
+    fd: bool = False
+    log_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfig:
+    """Everything ``carbonlink agent run`` needs, checked."""
+
+    key_file: Path
+    profile: str
+    clock_synced: bool
+    source: SourceConfig
+    outbox_path: Path
+    max_unacknowledged: int
+    mqtt: Mapping[str, Any] | None
+    """Raw [mqtt] table, validated into uplink settings by the uplink's own loader."""
+    segmentation: SegmenterSettings
+
+
+def _env_value(text: str) -> object:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_environment(table: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The config table with ``CARBONLINK_AGENT__SECTION__KEY`` variables applied over it."""
+    merged = {section: dict(values) for section, values in table.items() if isinstance(values, dict)}
+    merged |= {key: value for key, value in table.items() if not isinstance(value, dict)}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in _SECTIONS or not key:
+            raise ConfigError(
+                f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY> "
+                f"with SECTION one of {', '.join(_SECTIONS)}"
+            )
+        merged.setdefault(section, {})[key] = _env_value(text)
+    return merged
+
+
+def _get(table: Mapping[str, Any], section: str, key: str, kind: type, *, required: bool = True) -> Any:  # noqa: ANN401 - a value of a TOML table, checked against ``kind`` at run time
+    value = table.get(section, {}).get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"[{section}] {key} is required")
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"[{section}] {key} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> AgentConfig:
+    """Validate the text of agent.toml (with environment overrides) into an AgentConfig."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"not valid TOML: {err}") from err
+    unknown = sorted(set(raw) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(_SECTIONS)}")
+    table = apply_environment(raw, environ)
+
+    def path(section: str, key: str, *, required: bool = True) -> Path | None:
+        value = _get(table, section, key, str, required=required)
+        return None if value is None else (base_dir / value).resolve()
+
+    source = SourceConfig(
+        interface=_get(table, "source", "interface", str, required=False),
+        channel=_get(table, "source", "channel", str, required=False),
+        bitrate=_get(table, "source", "bitrate", int, required=False),
+        fd=bool(_get(table, "source", "fd", bool, required=False)),
+        log_file=path("source", "log_file", required=False),
+    )
+    if (source.log_file is None) == (source.interface is None):
+        raise ConfigError("[source] needs either interface (with channel) or log_file, not both")
+    if source.interface is not None and source.channel is None:
+        raise ConfigError("[source] channel is required with interface")
+    max_unacknowledged = _get(table, "outbox", "max_unacknowledged", int, required=False)
+    if max_unacknowledged is None:
+        max_unacknowledged = DEFAULT_MAX_UNACKNOWLEDGED
+    if max_unacknowledged < 1:
+        raise ConfigError(f"[outbox] max_unacknowledged must be at least 1, got {max_unacknowledged}")
+    segmentation_table = table.get("segmentation", {})
+    known = {item.name for item in fields(SegmenterSettings)}
+    unknown_keys = sorted(set(segmentation_table) - known)
+    if unknown_keys:
+        raise ConfigError(f"[segmentation] unknown key(s) {', '.join(unknown_keys)}; known: {', '.join(sorted(known))}")
+    key_file, outbox_path = path("device", "key_file"), path("outbox", "path")
+    if key_file is None or outbox_path is None:  # required=True raised already; this narrows the types
+        raise ConfigError("[device] key_file and [outbox] path are required")
+    return AgentConfig(
+        key_file=key_file,
+        profile=_get(table, "device", "profile", str),
+        clock_synced=bool(_get(table, "device", "clock_synced", bool, required=False) or False),
+        source=source,
+        outbox_path=outbox_path,
+        max_unacknowledged=max_unacknowledged,
+        mqtt=table.get("mqtt"),
+        segmentation=SegmenterSettings(
+            **{key: float(_get(table, "segmentation", key, float)) for key in segmentation_table}
+        ),
+    )
+
+
+def load_config(path: Path, environ: Mapping[str, str]) -> AgentConfig:
+    """Read and validate agent.toml; errors name the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read agent config {path}: {err}") from err
+    try:
+        return parse_config(text, path.parent, environ)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
