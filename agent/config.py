@@ -4,6 +4,7 @@
     key_file = "/etc/carbonlink/car.key"      # secrets are file paths, never values
     profile = "reference_ev"                   # a shipped profile id, or a path to a profile .toml
     clock_synced = true                        # the computer's clock is GNSS/NTP-synchronised
+    vin = "WVWZZZ1KZ8W000001"                  # optional: hashed into every record (credit ledger key)
 
     [source]                                   # either a bus ...
     interface = "socketcan"
@@ -19,7 +20,8 @@
     [mqtt]                                     # optional: without it records wait in the outbox
     host = "broker.example"
     port = 8883
-    # ca_file, cert_file, key_file, username, password_file, ack_timeout_s, ...
+    # username, password_file, ack_timeout_s, drain_rate_per_s, ... (agent.uplink.settings)
+    # [mqtt.tls]  ca_file, cert_file, key_file, insecure
 
     [segmentation]                             # optional thresholds (agent.segmentation.SegmenterSettings)
 
@@ -36,6 +38,8 @@ from typing import Any
 
 from agent.errors import ConfigError
 from agent.segmentation import SegmenterSettings
+from agent.uplink.settings import UplinkSettings, settings_from_table
+from carbonlink.vin import vin_hash
 
 ENV_PREFIX = "CARBONLINK_AGENT__"
 _SECTIONS = ("device", "source", "outbox", "mqtt", "segmentation")
@@ -61,11 +65,12 @@ class AgentConfig:
     key_file: Path
     profile: str
     clock_synced: bool
+    vin_hash: bytes | None
     source: SourceConfig
     outbox_path: Path
     max_unacknowledged: int
-    mqtt: Mapping[str, Any] | None
-    """Raw [mqtt] table, validated into uplink settings by the uplink's own loader."""
+    mqtt: UplinkSettings | None
+    """None: no [mqtt] section, records wait in the outbox."""
     segmentation: SegmenterSettings
 
 
@@ -83,13 +88,18 @@ def apply_environment(table: dict[str, Any], environ: Mapping[str, str]) -> dict
     for name, text in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section not in _SECTIONS or not key:
+        section, *path = name[len(ENV_PREFIX) :].lower().split("__")
+        if section not in _SECTIONS or not path or not all(path):
             raise ConfigError(
                 f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY> "
-                f"with SECTION one of {', '.join(_SECTIONS)}"
+                f"(or __<TABLE>__<KEY>, e.g. MQTT__TLS__CA_FILE) with SECTION one of {', '.join(_SECTIONS)}"
             )
-        merged.setdefault(section, {})[key] = _env_value(text)
+        target = merged.setdefault(section, {})
+        for table_name in path[:-1]:
+            inner = target.get(table_name)
+            target[table_name] = inner = dict(inner) if isinstance(inner, dict) else {}
+            target = inner
+        target[path[-1]] = _env_value(text)
     return merged
 
 
@@ -137,11 +147,6 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Agent
         max_unacknowledged = DEFAULT_MAX_UNACKNOWLEDGED
     if max_unacknowledged < 1:
         raise ConfigError(f"[outbox] max_unacknowledged must be at least 1, got {max_unacknowledged}")
-    segmentation_table = table.get("segmentation", {})
-    known = {item.name for item in fields(SegmenterSettings)}
-    unknown_keys = sorted(set(segmentation_table) - known)
-    if unknown_keys:
-        raise ConfigError(f"[segmentation] unknown key(s) {', '.join(unknown_keys)}; known: {', '.join(sorted(known))}")
     key_file, outbox_path = path("device", "key_file"), path("outbox", "path")
     if key_file is None or outbox_path is None:  # required=True raised already; this narrows the types
         raise ConfigError("[device] key_file and [outbox] path are required")
@@ -149,14 +154,41 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Agent
         key_file=key_file,
         profile=_get(table, "device", "profile", str),
         clock_synced=bool(_get(table, "device", "clock_synced", bool, required=False) or False),
+        vin_hash=_vin_hash(table),
         source=source,
         outbox_path=outbox_path,
         max_unacknowledged=max_unacknowledged,
-        mqtt=table.get("mqtt"),
-        segmentation=SegmenterSettings(
-            **{key: float(_get(table, "segmentation", key, float)) for key in segmentation_table}
-        ),
+        mqtt=_uplink_settings(table, base_dir),
+        segmentation=_segmenter_settings(table),
     )
+
+
+def _vin_hash(table: Mapping[str, Any]) -> bytes | None:
+    vin = _get(table, "device", "vin", str, required=False)
+    try:
+        return None if vin is None else vin_hash(vin)
+    except ValueError as err:
+        raise ConfigError(f"[device] vin: {err}") from err
+
+
+def _uplink_settings(table: Mapping[str, Any], base_dir: Path) -> UplinkSettings | None:
+    mqtt_table = table.get("mqtt")
+    try:
+        return None if mqtt_table is None else settings_from_table(mqtt_table, base_dir)
+    except ConfigError as err:
+        raise ConfigError(f"[mqtt] {err}") from err
+
+
+def _segmenter_settings(table: Mapping[str, Any]) -> SegmenterSettings:
+    segmentation_table = table.get("segmentation", {})
+    known = {item.name for item in fields(SegmenterSettings)}
+    unknown_keys = sorted(set(segmentation_table) - known)
+    if unknown_keys:
+        raise ConfigError(f"[segmentation] unknown key(s) {', '.join(unknown_keys)}; known: {', '.join(sorted(known))}")
+    try:
+        return SegmenterSettings(**{key: float(_get(table, "segmentation", key, float)) for key in segmentation_table})
+    except ValueError as err:
+        raise ConfigError(f"[segmentation] {err}") from err
 
 
 def load_config(path: Path, environ: Mapping[str, str]) -> AgentConfig:

@@ -101,6 +101,22 @@ class Segmenter:
             self._integrator.add(reading)
         return closed
 
+    def tick(self, time_s: float) -> list[Segment]:
+        """Time passed with no reading (a quiet bus): close what that silence ends.
+
+        A live bus falls silent when the car sleeps, often within the ready-off hysteresis; without
+        this a finished trip would wait for the next morning's first frame to be sealed.
+        """
+        last = self._last_time_s
+        if self._open is None or last is None or time_s <= last:
+            return []
+        if time_s - last > self.settings.split_gap_s:
+            self._last_time_s = time_s
+            return self._close()
+        if self._off_since_s is not None and time_s - self._off_since_s >= self._hysteresis_s():
+            return self._close()
+        return []
+
     def finish(self) -> list[Segment]:
         """The end of the stream: close what is open."""
         return self._close()

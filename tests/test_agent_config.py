@@ -6,6 +6,8 @@ import pytest
 
 from agent.config import parse_config
 from agent.errors import ConfigError
+from agent.uplink.settings import ProtocolChoice, TlsSettings
+from carbonlink.vin import vin_hash
 
 BASE = """
 [device]
@@ -41,7 +43,41 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     }
     config = parse_config(BASE, tmp_path, environ)
     assert config.max_unacknowledged == 20
-    assert config.mqtt == {"host": "broker.local", "port": 1884}
+    assert config.mqtt is not None
+    assert (config.mqtt.host, config.mqtt.port) == ("broker.local", 1884)
+
+
+def test_environment_reaches_nested_tables(tmp_path: Path) -> None:
+    """SECTION__TABLE__KEY sets a key of a nested table such as [mqtt.tls], keeping its other keys."""
+    text = BASE + '[mqtt]\nhost = "b"\n[mqtt.tls]\ninsecure = true\n'
+    config = parse_config(text, tmp_path, {"CARBONLINK_AGENT__MQTT__TLS__CA_FILE": "ca.pem"})
+    assert config.mqtt is not None
+    assert config.mqtt.tls == TlsSettings(ca_file=(tmp_path / "ca.pem").resolve(), insecure=True)
+
+
+def test_mqtt_section_becomes_uplink_settings(tmp_path: Path) -> None:
+    """[mqtt] is validated at load into the uplink's settings, its paths resolved like the others."""
+    text = (
+        BASE
+        + '[mqtt]\nhost = "broker.example"\nport = 8883\nusername = "ev-1"\npassword_file = "secret"\n'
+        + 'protocol = "3.1.1"\nack_timeout_s = 5\n'
+        + '[mqtt.tls]\nca_file = "ca.pem"\ncert_file = "c.pem"\nkey_file = "k.pem"\n'
+    )
+    mqtt = parse_config(text, tmp_path, {}).mqtt
+    assert mqtt is not None
+    assert mqtt.client_id is None  # filled in from the device key by the uplink
+    assert mqtt.password_file == (tmp_path / "secret").resolve()
+    assert mqtt.protocol is ProtocolChoice.V311
+    assert mqtt.ack_timeout_s == 5
+    assert mqtt.tls is not None
+    assert mqtt.tls.key_file == (tmp_path / "k.pem").resolve()
+
+
+def test_vin_is_kept_only_as_its_hash(tmp_path: Path) -> None:
+    """[device] vin becomes the records' vin_hash, whatever its case and surrounding blanks."""
+    assert parse_config(BASE, tmp_path, {}).vin_hash is None
+    text = BASE.replace('profile = "reference_ev"', 'profile = "reference_ev"\nvin = " wvwzzz1kz8w000001 "')
+    assert parse_config(text, tmp_path, {}).vin_hash == vin_hash("WVWZZZ1KZ8W000001")
 
 
 def test_segmentation_thresholds_are_read(tmp_path: Path) -> None:
@@ -62,6 +98,13 @@ def test_segmentation_thresholds_are_read(tmp_path: Path) -> None:
         (BASE + "max_unacknowledged = 0\n", "at least 1"),
         (BASE + "[segmentation]\nhysteresis = 1\n", "unknown key"),
         (BASE + "[segmentation]\nmax_gap_s = -1\n", "max_gap_s"),
+        (BASE.replace('profile = "reference_ev"', 'profile = "r"\nvin = "WVWZZZ1KZ8W00000I"'), r"\[device\] vin"),
+        (BASE + "[mqtt]\nport = 1883\n", r"\[mqtt\] host is required"),
+        (BASE + '[mqtt]\nhost = "b"\nca_flie = "x"\n', r"\[mqtt\] unknown key 'ca_flie'"),
+        (BASE + '[mqtt]\nhost = "b"\nport = "1883"\n', r"\[mqtt\] port must be an integer"),
+        (BASE + '[mqtt]\nhost = "b"\n[mqtt.tls]\ninsecure = "no"\n', r"\[mqtt\] tls.insecure must be true or false"),
+        (BASE + '[mqtt]\nhost = "b"\n[mqtt.tls]\ncert_file = "c.pem"\n', r"cert_file and tls.key_file"),
+        (BASE + '[mqtt]\nhost = "b"\nprotocol = 5\n', r"\[mqtt\] protocol must be text"),
     ],
 )
 def test_bad_configs_are_refused_precisely(tmp_path: Path, text: str, message: str) -> None:

@@ -139,6 +139,30 @@ def test_silence_closes_an_open_trip() -> None:
     assert segments[1].totals.start_s == pytest.approx(1260.0)
 
 
+def test_a_quiet_bus_seals_the_trip_after_the_hysteresis() -> None:
+    """Ready off, then silence (the car sleeps): ticks of the clock close the trip, not the next frame."""
+    segmenter = Segmenter()
+    for reading in [*_drive(0.0, 60.0), *_drive(60.0, 5.0, ready=0.0, current_a=0.0)]:
+        assert segmenter.feed(reading) == []
+    assert segmenter.tick(60.0 + 119.0) == []  # still inside the 120 s hysteresis
+    closed = segmenter.tick(60.0 + 121.0)
+    assert [segment.kind for segment in closed] == [SegmentKind.TRIP]
+    assert closed[0].totals.end_s == pytest.approx(60.0 - STEP_S)
+    assert segmenter.tick(10_000.0) == []
+    assert segmenter.finish() == []
+
+
+def test_a_silent_bus_ends_a_trip_that_was_still_ready() -> None:
+    """No frame for longer than split_gap_s ends an open segment even though ready never went off."""
+    segmenter = Segmenter()
+    for reading in _drive(0.0, 60.0):
+        segmenter.feed(reading)
+    assert segmenter.tick(60.0 + 500.0) == []
+    closed = segmenter.tick(60.0 + 601.0)
+    assert len(closed) == 1
+    assert closed[0].totals.end_s == pytest.approx(60.0 - STEP_S)
+
+
 def test_zero_crossing_splits_discharge_and_regen() -> None:
     """A ramp from +10 kW to -10 kW over 1 s is 1.389 Wh out and 1.389 Wh regen."""
     integrator = Integrator(0.0, max_gap_s=2.0, max_voltage_age_s=1.0)

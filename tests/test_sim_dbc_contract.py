@@ -1,18 +1,24 @@
-"""The contract between the reference DBC and what the simulator encodes into it.
+"""The contract between the reference DBC, what the simulator encodes into it and what the agent reads.
 
 Every signal of the DBC has a bus-state source (or is a counter, checksum or multiplexer), and
 every message the simulator sends round-trips: encoded by the simulator, decoded independently
-by cantools, each signal equals the bus state within the signal's resolution.
+by cantools, each signal equals the bus state within the signal's resolution. The agent's shipped
+reference profile reads every canonical quantity back from the simulator's frames.
 """
 
 import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 
+from agent.decoding import FrameDecoder
+from agent.profile import load_profile
+from agent.profiles import shipped_profile
+from agent.readings import Quantity
 from carbonlink.checksums import crc8_j1850
-from simulator.bus_state import BusState
-from simulator.frames import MessageEncoder
+from simulator.bus_state import BusState, ChargerState, ChargerType, ReadyState
+from simulator.frames import FrameScheduler, MessageEncoder
 from simulator.reference_signals import CHARGE_MESSAGES, DRIVE_MESSAGES, REFERENCE_SIGNALS
 
 from bus_states import bus_state, bus_states, decode, reference_database
@@ -86,3 +92,49 @@ def test_multiplexed_energy_message_alternates_its_counters() -> None:
     first, second = (decode(message, encoder.encode(state, 0.0)) for _ in range(2))
     assert first == {"BMS_EnergyMux": 0, "BMS_EnergyDischarged": 1234}
     assert second == {"BMS_EnergyMux": 1, "BMS_EnergyCharged": 5678}
+
+
+@given(state=bus_states)
+def test_the_reference_profile_decodes_every_quantity_the_simulator_encodes(state: BusState) -> None:
+    """Simulator bus state → frames → the shipped reference profile's readings: equal within resolution.
+
+    Every quantity of ``Quantity`` is read (the reference profile misses none), numbers within half a
+    step of their signal's scale, states exactly, and no frame is refused or value left unknown.
+    """
+    profile = load_profile(shipped_profile("reference_ev"))
+    scheduler = FrameScheduler(reference_database(), REFERENCE_SIGNALS, SENT)
+    scheduler.activate(SENT, 0.0)
+    decoder = FrameDecoder(profile)
+    values: dict[Quantity, float | None] = {}
+    for reading in decoder.readings(scheduler.frames_until(2.1, state)):  # both BMS_Energy pages
+        values.update(reading.values)
+    assert set(values) == set(Quantity)
+    for mapping in profile.quantities:
+        expected = _EXPECTED_QUANTITIES[mapping.quantity](state)
+        (signal,) = mapping.signals
+        step = abs(signal.scale * mapping.scale * mapping.unit_factor)
+        assert values[mapping.quantity] == pytest.approx(expected, abs=step / 2 + 1e-9), mapping.quantity
+    stats = decoder.stats()
+    assert (stats.bad_checksum, stats.truncated, stats.counter_jumps, stats.unavailable, stats.out_of_range) == (
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
+
+
+_EXPECTED_QUANTITIES: dict[Quantity, Callable[[BusState], float]] = {
+    Quantity.PACK_VOLTAGE_V: lambda s: s.pack_voltage_v,
+    Quantity.PACK_CURRENT_A: lambda s: s.pack_current_a,
+    Quantity.SOC_PCT: lambda s: s.soc_pct,
+    Quantity.SPEED_KPH: lambda s: s.speed_kph,
+    Quantity.ODOMETER_M: lambda s: s.odometer_m,
+    Quantity.READY: lambda s: float(s.ready is ReadyState.READY),
+    Quantity.CHARGING: lambda s: float(s.charger_state is ChargerState.CHARGING),
+    Quantity.CHARGER_DC: lambda s: float(s.charger_type is ChargerType.DC),
+    Quantity.GRID_POWER_W: lambda s: s.grid_power_w,
+    Quantity.ENERGY_DISCHARGED_WH: lambda s: s.energy_discharged_wh,
+    Quantity.ENERGY_CHARGED_WH: lambda s: s.energy_charged_wh,
+}
+"""What each quantity is in the simulator's bus state (the truth the frames were encoded from)."""

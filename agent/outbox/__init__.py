@@ -63,6 +63,9 @@ class ChainHead:
 
     sequence: int
     record_hash: bytes
+    end_at_s: float | None = None
+    """When the last sealed record ends (UTC seconds, the frames' clock), if known: an agent run
+    again over the same log skips what it sealed already instead of sealing it twice."""
 
 
 class Outbox(Protocol):

@@ -13,6 +13,7 @@ SUBCOMMANDS: dict[str, str] = {
     "inspect": "carbonlink.cli.inspect",
     "sim": "carbonlink.cli.sim",
     "demo": "carbonlink.cli.demo",
+    "profile": "carbonlink.cli.profile",
 }
 """Subcommand name → module; each module is light and imports its app only when run."""
 
