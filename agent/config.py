@@ -57,6 +57,15 @@ class SourceConfig:
     fd: bool = False
     log_file: Path | None = None
 
+    def check(self) -> None:
+        """Refuse a source that is neither one bus nor one log."""
+        if (self.log_file is None) == (self.interface is None):
+            raise ConfigError("[source] needs either interface (with channel) or log_file, not both")
+        if self.interface is not None and self.channel is None:
+            raise ConfigError("[source] channel is required with interface")
+        if self.bitrate is not None and self.bitrate <= 0:
+            raise ConfigError(f"[source] bitrate must be positive, got {self.bitrate}")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConfig:
@@ -138,10 +147,7 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Agent
         fd=bool(_get(table, "source", "fd", bool, required=False)),
         log_file=path("source", "log_file", required=False),
     )
-    if (source.log_file is None) == (source.interface is None):
-        raise ConfigError("[source] needs either interface (with channel) or log_file, not both")
-    if source.interface is not None and source.channel is None:
-        raise ConfigError("[source] channel is required with interface")
+    source.check()
     max_unacknowledged = _get(table, "outbox", "max_unacknowledged", int, required=False)
     if max_unacknowledged is None:
         max_unacknowledged = DEFAULT_MAX_UNACKNOWLEDGED
@@ -152,7 +158,7 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Agent
         raise ConfigError("[device] key_file and [outbox] path are required")
     return AgentConfig(
         key_file=key_file,
-        profile=_get(table, "device", "profile", str),
+        profile=_profile(table, base_dir),
         clock_synced=bool(_get(table, "device", "clock_synced", bool, required=False) or False),
         vin_hash=_vin_hash(table),
         source=source,
@@ -161,6 +167,14 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Agent
         mqtt=_uplink_settings(table, base_dir),
         segmentation=_segmenter_settings(table),
     )
+
+
+def _profile(table: Mapping[str, Any], base_dir: Path) -> str:
+    """A shipped profile's id as written; a profile file's path made absolute like the other paths."""
+    profile: str = _get(table, "device", "profile", str)
+    if profile.endswith(".toml") or "/" in profile:
+        return str((base_dir / profile).resolve())
+    return profile
 
 
 def _vin_hash(table: Mapping[str, Any]) -> bytes | None:

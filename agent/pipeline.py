@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import can
 
-from agent.decoding import FrameDecoder
+from agent.decoding import DecodeStats, FrameDecoder
 from agent.errors import OutboxError
 from agent.sealing import BusQuality, Sealer
 from agent.segmentation import Segment, Segmenter
@@ -101,6 +101,10 @@ class Pipeline:
         """The source ended (log over, agent stopping): seal what is open."""
         self._seal_all(self._segmenter.finish())
         self.report.discarded_segments = self._segmenter.discarded
+
+    def decoder_stats(self) -> DecodeStats:
+        """What the decoder counted so far (frames used, truncated, bad checksums, ...)."""
+        return self._decoder.stats()
 
     def retry_unsealed(self) -> None:
         """Try again to store the segments waiting in memory (the outbox may have room now)."""

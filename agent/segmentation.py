@@ -39,6 +39,9 @@ class SegmenterSettings:
     min_trip_distance_m: float = 50.0
     """A trip shorter than both minimums is discarded (ready on, never driven)."""
     min_charge_duration_s: float = 30.0
+    min_charge_energy_wh: float = 10.0
+    """A charge shorter than ``min_charge_duration_s`` that put less than this into the pack is
+    discarded (a charger that gave up at once); one that did deliver energy is always sealed."""
     max_gap_s: float = 1.0
     """A hole in the power samples longer than this is not bridged; it is counted as a gap."""
     max_voltage_age_s: float = 0.5
@@ -84,14 +87,17 @@ class Segmenter:
         self._update_states(reading)
         wanted = self._wanted()
         if self._open is not None and self._integrator is not None:
-            if wanted is self._open:
+            if self._off_since_s is not None and time_s - self._off_since_s >= self._hysteresis_s():
+                # Off for the hysteresis time, whatever this reading says: after ready-off the bus often
+                # sleeps, and the first frame after the silence may already say ready again (as tick()
+                # would have closed the segment during the silence, a replay without ticks must too).
+                closed += self._close()
+            elif wanted is self._open:
                 self._off_since_s, self._checkpoint = None, None
             elif wanted is not None:
                 closed += self._close()  # a trip turns into a charge session or back, at once
             elif self._off_since_s is None:
                 self._off_since_s, self._checkpoint = time_s, self._integrator.snapshot()
-            elif time_s - self._off_since_s >= self._hysteresis_s():
-                closed += self._close()
         if self._open is None and wanted is not None:
             self._open = wanted
             self._integrator = Integrator(
@@ -156,4 +162,5 @@ class Segmenter:
         settings = self.settings
         if kind is SegmentKind.TRIP:
             return totals.duration_s < settings.min_trip_duration_s and totals.distance_m < settings.min_trip_distance_m
-        return totals.duration_s < settings.min_charge_duration_s
+        charged_wh = totals.energy_regen_wh - totals.energy_out_wh
+        return totals.duration_s < settings.min_charge_duration_s and charged_wh < settings.min_charge_energy_wh

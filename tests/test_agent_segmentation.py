@@ -77,6 +77,15 @@ def test_long_ready_off_splits_and_ends_at_the_last_ready_moment() -> None:
     assert segments[0].totals.energy_out_wh == pytest.approx(400 * 25 * (50 - STEP_S) / 3600)
 
 
+def test_ready_off_then_a_silent_bus_splits_even_when_the_next_frame_says_ready() -> None:
+    """Ready off, the bus asleep for 5 minutes, then ready again: two trips, as a live bus's ticks make it."""
+    readings = [*_drive(0.0, 50.0), *_drive(50.0, 1.0, ready=0.0, current_a=0.0), *_drive(351.0, 50.0)]
+    segments, _ = _run(readings)
+    assert [segment.totals.start_s for segment in segments] == [0.0, 351.0]
+    assert [segment.totals.end_s for segment in segments] == pytest.approx([50.0 - STEP_S, 401.0 - STEP_S])
+    assert all(segment.totals.gaps == 0 for segment in segments)
+
+
 def test_ignition_flapping_alone_invents_no_trip() -> None:
     """Ready on for 0.6 s three times, the car never moving, is discarded and counted."""
     readings: list[Reading] = []
@@ -163,6 +172,18 @@ def test_a_silent_bus_ends_a_trip_that_was_still_ready() -> None:
     assert closed[0].totals.end_s == pytest.approx(60.0 - STEP_S)
 
 
+def test_a_short_charge_that_delivered_energy_is_kept() -> None:
+    """20 s of charging at 8 kW (44 Wh) is sealed; 20 s that delivered almost nothing is discarded."""
+    real = [*_drive(0.0, 20.0, ready=0.0, charging=1.0, current_a=-20.0, speed_kph=0.0)]
+    segments, segmenter = _run(real)
+    assert [segment.kind for segment in segments] == [SegmentKind.CHARGE]
+    assert segmenter.discarded == 0
+    idle = [*_drive(0.0, 20.0, ready=0.0, charging=1.0, current_a=-0.5, speed_kph=0.0)]
+    segments, segmenter = _run(idle)
+    assert segments == []
+    assert segmenter.discarded == 1
+
+
 def test_zero_crossing_splits_discharge_and_regen() -> None:
     """A ramp from +10 kW to -10 kW over 1 s is 1.389 Wh out and 1.389 Wh regen."""
     integrator = Integrator(0.0, max_gap_s=2.0, max_voltage_age_s=1.0)
@@ -246,3 +267,24 @@ def test_segmentation_does_not_depend_on_how_readings_are_delivered(
             batched += segmenter.feed(reading)
     batched += segmenter.finish()
     assert batched == one_by_one
+
+
+@settings(max_examples=60)
+@given(_phases, st.floats(min_value=0.0, max_value=1.0))
+def test_ticks_in_the_silences_close_the_same_segments_as_the_next_reading(
+    phases: list[tuple[float, str, float]], where: float
+) -> None:
+    """A replay (no ticks) and a live bus (the clock ticking while it is silent) agree on every segment."""
+    readings = _readings_of(phases)
+    without_ticks, _ = _run(readings)
+    segmenter = Segmenter()
+    with_ticks: list[Segment] = []
+    for before, after in pairwise(readings):
+        with_ticks += segmenter.feed(before)
+        if after.time_s - before.time_s > 1.0:  # a silence: tick once inside it and once at its end
+            with_ticks += segmenter.tick(before.time_s + where * (after.time_s - before.time_s))
+            with_ticks += segmenter.tick(after.time_s - 0.001)
+    if readings:
+        with_ticks += segmenter.feed(readings[-1])
+    with_ticks += segmenter.finish()
+    assert with_ticks == without_ticks

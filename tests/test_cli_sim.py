@@ -2,6 +2,7 @@
 
 import json
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import can
@@ -101,6 +102,9 @@ def test_drive_to_a_virtual_bus(tmp_path: Path, short_trace: Path) -> None:
             thread.join(timeout=10)
     assert code == 0
     assert len(received) > 15_000  # about 221 frames/s over 103 s of ready time
+    # The frames carry the simulated time, not the instant of sending (a 103 s drive sent in ~1 s).
+    assert received[-1].timestamp - received[0].timestamp > 100.0
+    assert received[0].timestamp >= datetime.fromisoformat(START).timestamp()
     assert json.loads((tmp_path / "t.json").read_text())["entries"][0]["type"] == "trip"
 
 

@@ -40,7 +40,9 @@ def read_log(path: Path) -> Iterator[can.Message]:
     if not path.is_file():
         raise SourceError(f"CAN log {path} does not exist")
     try:
-        reader = can.LogReader(str(path))
+        # ASC files state their start date; python-can reads them relative to it unless told not to,
+        # and the records need the real time. The other readers ignore the option.
+        reader = can.LogReader(str(path), relative_timestamp=False)
     except (OSError, ValueError, ImportError, NotImplementedError) as err:
         raise SourceError(f"cannot read CAN log {path}: {err}") from err
     try:

@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sim": "carbonlink.cli.sim",
     "demo": "carbonlink.cli.demo",
     "profile": "carbonlink.cli.profile",
+    "agent": "carbonlink.cli.agent",
 }
 """Subcommand name → module; each module is light and imports its app only when run."""
 

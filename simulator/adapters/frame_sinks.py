@@ -93,6 +93,11 @@ def open_bus(interface: str, channel: str, bitrate: int | None, *, fd: bool) -> 
     options: dict[str, object] = {"interface": interface, "channel": channel, "fd": fd}
     if bitrate is not None:
         options["bitrate"] = bitrate
+    if interface == "virtual":
+        # python-can's virtual bus stamps frames with the sending time unless told otherwise; the
+        # simulated time is the truth (at --speed 0 a day goes by in seconds). A real interface
+        # stamps frames on receipt, which matches the simulation only at --speed 1.
+        options["preserve_timestamps"] = True
     try:
         return can.Bus(**options)  # type: ignore[arg-type]
     except (can.CanError, OSError, ValueError, ImportError, NotImplementedError) as err:
