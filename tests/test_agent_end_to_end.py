@@ -8,6 +8,7 @@ started again, while the broker is stopped and restarted under it.
 """
 
 import dataclasses
+import json
 import os
 import random
 import signal
@@ -31,6 +32,7 @@ from carbonlink.records import ChargeRecord, Record, TripRecord
 from simulator.app import DriveOptions, run_drive
 from simulator.truth import TruthEntry
 
+from cli_runner import run_process
 from mosquitto_broker import MosquittoBroker, mosquitto, running_mosquitto  # noqa: F401
 from verifying_gateway import VerifyingGateway, wait_for
 
@@ -232,6 +234,9 @@ def test_sigterm_on_a_log_leaves_the_open_trip_for_the_next_run(
     process = _agent_process(config, agent_log)
     status_file = status_path(tmp_path / "outbox.json")
     wait_for(status_file.exists, "the agent to open the log")  # reading it all takes about 5 s
+    shown = run_process("agent", "status", "--config", str(config), "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["running"] is True  # the status names a live process
     time.sleep(1.0)
     assert _stop(process, signal.SIGTERM) == 0, agent_log.read_text()
     assert "agent.stopped reason=stopped" in agent_log.read_text()

@@ -36,3 +36,26 @@ def test_simulator_benchmark_prints_its_ratio() -> None:
     ratio_line = next(line for line in result.stdout.splitlines() if line.startswith("ratio "))
     assert float(ratio_line.split()[1]) > 0
     assert "frames" in result.stdout
+
+
+def test_agent_memory_benchmark_reports_each_day() -> None:
+    """bench/agent_memory.py runs the agent over two short days and reports RSS per day, peak and verdict."""
+    result = subprocess.run(  # noqa: S603 - fixed interpreter and our own script
+        [sys.executable, str(BENCH / "agent_memory.py"), "--days", "2", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode in {0, 1}, result.stderr  # 1 is a FAIL against the target: not this test's business
+    lines = result.stdout.splitlines()
+    days = [line.split() for line in lines if line.startswith(("Mon 2026-11-23", "Tue 2026-11-24"))]
+    assert len(days) == 2
+    for day in days:
+        assert int(day[2].replace(",", "")) > 0  # frames
+        assert int(day[3]) > 0  # records sealed that day
+        assert float(day[6]) > 0  # RSS MB
+    peak = next(line for line in lines if line.startswith("peak RSS "))
+    assert float(peak.split("ratio ")[1].split()[0]) > 0
+    verdict = next(line for line in lines if line.startswith("target: "))
+    assert verdict.endswith(("PASS", "FAIL"))
