@@ -6,6 +6,10 @@ the block ends. ``broker.restart()`` stops and starts it on the same port and pe
 directory, so sessions and queued messages survive as they would in production. The ``mosquitto``
 fixture is an anonymous broker per test: import it into a test module with
 ``from mosquitto_broker import mosquitto  # noqa: F401``.
+
+With ``tls=BrokerTls(...)`` it also listens with TLS on ``broker.tls_port``, as in production
+(DESIGN.md §4): a client certificate signed by the CA is required, and its common name is the
+client's MQTT user name (``use_identity_as_username``), which an ACL ``pattern`` names ``%u``.
 """
 
 import getpass
@@ -16,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,12 +44,32 @@ def _free_port() -> int:
         return port
 
 
-class MosquittoBroker:
-    """One Mosquitto process, its config and its persistence, all under ``directory``."""
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """The PEM files of a TLS listener: the CA that signs client certificates, the broker's own."""
 
-    def __init__(self, directory: Path, *, users: Mapping[str, str] | None = None, acl: str | None = None) -> None:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+class MosquittoBroker:
+    """One Mosquitto process, its config and its persistence, all under ``directory``.
+
+    It always listens without TLS on ``port``; with ``tls`` also with TLS on ``tls_port``.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        users: Mapping[str, str] | None = None,
+        acl: str | None = None,
+        tls: BrokerTls | None = None,
+    ) -> None:
         self.host = HOST
         self.port = _free_port()
+        self.tls_port: int | None = None
         self.directory = directory
         self.log_file = directory / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -60,6 +85,16 @@ class MosquittoBroker:
             "set_tcp_nodelay true",  # else each hop of publish → PUBACK → ack waits ~40 ms for a delayed ACK
             f"user {getpass.getuser()}",  # as root Mosquitto would switch to 'mosquitto', who cannot write here
         ]
+        if tls is not None:
+            self.tls_port = _free_port()
+            lines += [
+                f"listener {self.tls_port} {HOST}",
+                f"cafile {tls.ca_file}",
+                f"certfile {tls.cert_file}",
+                f"keyfile {tls.key_file}",
+                "require_certificate true",
+                "use_identity_as_username true",  # the certificate's CN is the user name (%u in the ACL)
+            ]
         if users:
             password_file = directory / "passwords"
             passwd = _find("mosquitto_passwd")
@@ -92,13 +127,17 @@ class MosquittoBroker:
                 self._process = None
                 pytest.fail(f"mosquitto exited at start: {err.decode(errors='replace')}\n{self.log()}", pytrace=False)
             try:
-                with socket.create_connection((HOST, self.port), timeout=0.2):
-                    return
+                for port in self._ports():
+                    with socket.create_connection((HOST, port), timeout=0.2):
+                        pass
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    pytest.fail(f"mosquitto did not listen on {self.port} in {START_TIMEOUT_S} s", pytrace=False)
-                time.sleep(0.01)  # polling the port with a deadline, not waiting for a guess
+                    ports = " and ".join(map(str, self._ports()))
+                    pytest.fail(f"mosquitto did not listen on {ports} in {START_TIMEOUT_S} s", pytrace=False)
+                time.sleep(0.01)  # polling the ports with a deadline, not waiting for a guess
+            else:
+                return
 
     def stop(self) -> None:
         """SIGTERM (Mosquitto then saves its persistence), SIGKILL if it has not gone after a deadline."""
@@ -129,12 +168,19 @@ class MosquittoBroker:
     def log(self) -> str:
         return self.log_file.read_text(encoding="utf-8", errors="replace") if self.log_file.exists() else ""
 
+    def _ports(self) -> list[int]:
+        return [self.port] if self.tls_port is None else [self.port, self.tls_port]
+
 
 @contextmanager
 def running_mosquitto(
-    directory: Path, *, users: Mapping[str, str] | None = None, acl: str | None = None
+    directory: Path,
+    *,
+    users: Mapping[str, str] | None = None,
+    acl: str | None = None,
+    tls: BrokerTls | None = None,
 ) -> Iterator[MosquittoBroker]:
-    broker = MosquittoBroker(directory, users=users, acl=acl)
+    broker = MosquittoBroker(directory, users=users, acl=acl, tls=tls)
     broker.start()
     try:
         yield broker

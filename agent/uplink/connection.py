@@ -4,6 +4,13 @@ The callbacks run on paho's network thread. They do no slow work and never raise
 kills that thread (DESIGN.md §4) — so each is a thin shell around ``_guarded`` that reports what
 happened as an event on the worker's queue. paho reconnects by itself; after every failed attempt
 or lost connection we set its next delay from our jittered backoff.
+
+paho catches TLS errors and passes on no reason, so the TLS context's socket class reports them to
+the connection (``_reporting_socket_class``). A broker that refuses our client certificate (a TLS
+alert: none sent, unknown CA, expired, revoked) is final, like a bad password: retrying cannot fix
+it. A broker certificate we cannot verify (unknown CA, wrong host name, not yet or no longer valid)
+is logged as a warning at every attempt and retried: a car's clock not yet set, or a broker
+certificate being renewed, fixes itself.
 """
 
 import logging
@@ -39,6 +46,17 @@ FINAL_CONNACK_CODES = frozenset({0x85, 0x86, 0x87, 0x8A, 0x8C})
 """Refusals retrying cannot fix: client id not valid, bad user name or password, not authorized,
 banned, bad authentication method."""
 UNSUPPORTED_PROTOCOL_VERSION = 0x84
+REFUSED_CERTIFICATE_ALERTS = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the broker requires a client certificate (tls.cert_file and tls.key_file)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the client certificate is not signed by a CA the broker trusts",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the broker found the client certificate bad",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "the broker does not accept this kind of client certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the client certificate has expired",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": "the client certificate is revoked",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the broker refused the client certificate",
+    "TLSV1_ALERT_ACCESS_DENIED": "the broker denied access to the client certificate",
+}
+"""TLS alerts (OpenSSL's reason names) in which the broker refuses our client certificate: final."""
 ONLINE = b"online"
 OFFLINE = b"offline"
 PROTOCOL_NAMES = {MQTTProtocolVersion.MQTTv5: "5", MQTTProtocolVersion.MQTTv311: "3.1.1"}
@@ -70,6 +88,14 @@ class ConnectRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class CertificateRefused:
+    """The broker refused our TLS client certificate (a final TLS alert)."""
+
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PubAck:
     """The broker's answer to one publish: ``failed`` for an MQTT 5 reason code of 0x80 or more."""
 
@@ -91,7 +117,7 @@ class Wake:
     """Look at the outbox: a record was sealed, or the uplink is stopping."""
 
 
-Event = LinkUp | LinkDown | ConnectRefused | PubAck | AckMessage | Wake
+Event = LinkUp | LinkDown | ConnectRefused | CertificateRefused | PubAck | AckMessage | Wake
 """What the worker takes off its queue. ``generation`` tells the events of a replaced client apart."""
 
 
@@ -136,6 +162,8 @@ class PahoConnection:
         self._random_unit = random_unit
         self._log = log
         self._connect_failures = 0  # paho's thread only, once started
+        self._tls_error: ssl.SSLError | None = None
+        """The last TLS error of the current attempt (paho's thread only)."""
         v5 = protocol == MQTTProtocolVersion.MQTTv5
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -151,6 +179,9 @@ class PahoConnection:
         if settings.username is not None:
             client.username_pw_set(settings.username, password)
         if tls_context is not None:
+            # The uplink's one context serves one connection at a time (the worker closes the old client
+            # before it makes a new one), so its sockets report to the connection made last.
+            tls_context.sslsocket_class = _reporting_socket_class(self._note_tls_error)
             client.tls_set_context(tls_context)
             client.tls_insecure_set(settings.tls is not None and settings.tls.insecure)
         client.on_pre_connect = self._on_pre_connect
@@ -196,7 +227,7 @@ class PahoConnection:
     # --- callbacks ---------------------------------------------------------------------------------
 
     def _on_pre_connect(self, _client: mqtt.Client, _userdata: Any) -> None:  # noqa: ANN401 - paho's type
-        self._guarded("on_pre_connect", lambda: self._board.bump(connect_attempts=1))
+        self._guarded("on_pre_connect", self._attempting)
 
     def _on_socket_open(self, _client: mqtt.Client, _userdata: Any, sock: "SocketLike") -> None:  # noqa: ANN401
         self._guarded("on_socket_open", lambda: _send_without_delay(sock))
@@ -247,6 +278,13 @@ class PahoConnection:
             except Exception:  # noqa: BLE001, S110 - not even a failing log
                 pass
 
+    def _attempting(self) -> None:
+        self._tls_error = None
+        self._board.bump(connect_attempts=1)
+
+    def _note_tls_error(self, error: ssl.SSLError) -> None:
+        self._tls_error = error
+
     def _connected(self, flags: mqtt.ConnectFlags, reason: ReasonCode) -> None:
         if reason.is_failure:
             if reason.value in FINAL_CONNACK_CODES or reason.value == UNSUPPORTED_PROTOCOL_VERSION:
@@ -265,12 +303,36 @@ class PahoConnection:
     def _disconnected(self, reason: ReasonCode) -> None:
         self._board.set(connected=False)
         self._events.put(LinkDown(self._generation, str(reason)))
+        if self._certificate_refused():  # TLS 1.3: the broker's verdict comes after our handshake ended
+            return
         self._set_reconnect_delay()
-        self._log.info("uplink.disconnected reason=%r", str(reason))
+        tls_error = "" if self._tls_error is None else f" tls_error={str(self._tls_error)!r}"
+        self._log.info("uplink.disconnected reason=%r%s", str(reason), tls_error)
 
     def _connect_failed(self) -> None:
+        if self._certificate_refused():
+            return
         self._set_reconnect_delay()
-        self._log.info("uplink.connect_failed host=%s port=%d", self._settings.host, self._settings.port)
+        settings, error = self._settings, self._tls_error
+        if isinstance(error, ssl.SSLCertVerificationError):
+            self._log.warning(
+                "uplink.broker_certificate_invalid host=%s port=%d reason=%r",
+                settings.host,
+                settings.port,
+                error.verify_message,
+            )
+        elif error is not None:
+            self._log.warning("uplink.tls_failed host=%s port=%d error=%r", settings.host, settings.port, str(error))
+        else:
+            self._log.info("uplink.connect_failed host=%s port=%d", settings.host, settings.port)
+
+    def _certificate_refused(self) -> bool:
+        """If the broker refused our client certificate, tell the worker (who gives up and says why)."""
+        reason = refused_certificate_reason(self._tls_error)
+        if reason is None:
+            return False
+        self._events.put(CertificateRefused(self._generation, reason))
+        return True
 
     def _puback(self, mid: int, reason: ReasonCode) -> PubAck:
         return PubAck(self._generation, mid, reason.is_failure, str(reason))
@@ -293,6 +355,45 @@ class PahoConnection:
             self._board.bump(dropped_events=1)
             return
         self._events.put(event)
+
+
+def refused_certificate_reason(error: ssl.SSLError | None) -> str | None:
+    """What a TLS alert in which the broker refuses our client certificate means, or None for other errors."""
+    if error is None or isinstance(error, ssl.SSLCertVerificationError):  # ours about the broker's certificate
+        return None
+    meaning = REFUSED_CERTIFICATE_ALERTS.get(str(error.reason))
+    return None if meaning is None else f"{meaning}; TLS alert {error.reason}"
+
+
+def _reporting_socket_class(report: Callable[[ssl.SSLError], None]) -> type[ssl.SSLSocket]:
+    """An ``SSLSocket`` that hands its handshake and read errors to ``report`` before raising them.
+
+    It also closes itself when its handshake fails: paho drops such a socket without closing it, which
+    leaves the file descriptor to the garbage collector (and a ``ResourceWarning``) on every attempt.
+    """
+
+    class ReportingSslSocket(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:  # noqa: FBT001, FBT002 - the signature overridden
+            try:
+                super().do_handshake(block)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise  # non-blocking and not done yet (paho's handshake blocks, with a timeout)
+            except OSError as err:  # a TLS error, or the timeout or reset of the TCP connection under it
+                if isinstance(err, ssl.SSLError):
+                    report(err)
+                self.close()
+                raise
+
+        def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+            try:
+                return super().recv(buflen, flags)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise  # a non-blocking socket with nothing to read yet: paho's everyday case
+            except ssl.SSLError as err:
+                report(err)
+                raise
+
+    return ReportingSslSocket
 
 
 def _send_without_delay(sock: "SocketLike") -> None:

@@ -10,8 +10,8 @@ Two threads, neither of them the caller's:
 
 A PUBACK only says the broker took the message; a record leaves the outbox on the gateway's ack
 (``docs/protocol.md`` §5–6). paho reconnects by itself, paced by our jittered backoff; the worker
-steps in only to give up for good (the broker rejects our credentials) or to fall back from MQTT 5
-to 3.1.1 when the broker does not speak 5.
+steps in only to give up for good (the broker rejects our credentials: user name and password, or
+TLS client certificate) or to fall back from MQTT 5 to 3.1.1 when the broker does not speak 5.
 """
 
 import logging
@@ -32,6 +32,7 @@ from agent.uplink.connection import (
     FINAL_CONNACK_CODES,
     UNSUPPORTED_PROTOCOL_VERSION,
     AckMessage,
+    CertificateRefused,
     ConnectRefused,
     DeviceTopics,
     Event,
@@ -210,6 +211,8 @@ class PahoUplink:
                 self._link_up = False
             case ConnectRefused(_, code, reason):
                 self._on_refused(code, reason)
+            case CertificateRefused(_, reason):
+                self._give_up(reason)
 
     def _on_refused(self, code: int, reason: str) -> None:
         if code == UNSUPPORTED_PROTOCOL_VERSION and self._settings.protocol is ProtocolChoice.AUTO:
@@ -217,14 +220,20 @@ class PahoUplink:
             self._disconnect()
             self._protocol = MQTTProtocolVersion.MQTTv311  # the next step connects again, in 3.1.1
         elif code in FINAL_CONNACK_CODES or code == UNSUPPORTED_PROTOCOL_VERSION:
-            error = UplinkError(
-                f"broker {self._settings.host}:{self._settings.port} refused client {self._client_id!r}: "
-                f"{reason}; not retrying (check username, password file, certificate and ACL)"
-            )
-            self._log.error("uplink.refused_for_good reason=%r host=%s", reason, self._settings.host)
-            self._gave_up = True
-            self._disconnect()
-            self._board.set(last_error=error, connected=False)
+            self._give_up(reason)
+
+    def _give_up(self, reason: str) -> None:
+        """The broker refused us in a way retrying cannot fix: stop, and say why."""
+        if self._gave_up:
+            return  # a refusal of an attempt paho made before we stopped it: said already
+        error = UplinkError(
+            f"broker {self._settings.host}:{self._settings.port} refused client {self._client_id!r}: "
+            f"{reason}; not retrying (check username, password file, certificate and ACL)"
+        )
+        self._log.error("uplink.refused_for_good reason=%r host=%s", reason, self._settings.host)
+        self._gave_up = True
+        self._disconnect()
+        self._board.set(last_error=error, connected=False)
 
     def _on_puback(self, mid: int, *, failed: bool, reason: str) -> None:
         if failed:
