@@ -100,7 +100,6 @@ class Pipeline:
     def finish(self) -> None:
         """The source ended (log over, agent stopping): seal what is open."""
         self._seal_all(self._segmenter.finish())
-        self.report.discarded_segments = self._segmenter.discarded
 
     def decoder_stats(self) -> DecodeStats:
         """What the decoder counted so far (frames used, truncated, bad checksums, ...)."""

@@ -34,7 +34,8 @@ from simulator.truth import TruthEntry
 
 from cli_runner import run_process
 from mosquitto_broker import MosquittoBroker, mosquitto, running_mosquitto  # noqa: F401
-from verifying_gateway import VerifyingGateway, wait_for
+from verifying_gateway import VerifyingGateway
+from waiting import wait_for
 
 START_AT = datetime(2026, 11, 24, tzinfo=UTC)
 DAY = DriveOptions(cycles=("urban", "urban"), charge="ac", seed=3, start_at=START_AT)

@@ -33,28 +33,9 @@ from carbonlink.reasons import RejectionReason
 from carbonlink.topics import acks_topic, device_of_records_topic, records_subscription, status_topic
 
 from mosquitto_broker import MosquittoBroker, mosquitto, running_mosquitto  # noqa: F401
+from waiting import WAIT_S, holds_within, wait_for
 
 DEVICE = "ev-test-0001"
-WAIT_S = 10.0
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.005)
-
-
-def holds_within(condition: Callable[[], bool], window_s: float) -> bool:
-    """Whether ``condition`` becomes true within ``window_s``: for asserting that something does not happen."""
-    deadline = time.monotonic() + window_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 class InMemoryOutbox:

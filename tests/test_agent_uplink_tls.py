@@ -24,8 +24,9 @@ from agent.uplink.settings import TlsSettings, UplinkSettings
 from carbonlink.chain import record_hash
 
 from mosquitto_broker import BrokerTls, MosquittoBroker, running_mosquitto
-from test_agent_uplink import DEVICE, AckingGateway, InMemoryOutbox, holds_within, seal, wait_for
+from test_agent_uplink import DEVICE, AckingGateway, InMemoryOutbox, seal
 from tls_certificates import GATEWAY_COMMON_NAME, CertificateFiles, CertificateSet, write_certificates
+from waiting import holds_within, wait_for
 
 OTHER_DEVICE = "ev-test-0002"
 DEVICE_ACL = (

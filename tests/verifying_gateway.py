@@ -10,12 +10,10 @@ agent's end-to-end tests need nothing we do not run.
 """
 
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -30,16 +28,7 @@ from carbonlink.reasons import RejectionReason
 from carbonlink.records import Record
 from carbonlink.topics import acks_topic, device_of_records_topic, records_subscription
 
-WAIT_S = 20.0
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
+from waiting import wait_for
 
 
 @dataclass
