@@ -166,7 +166,7 @@ class Agent:
             pipeline = Pipeline(
                 FrameDecoder(profile),
                 Segmenter(config.segmentation),
-                Sealer(self._key, outbox, provenance),
+                Sealer(self._key, outbox, provenance, battery_capacity_wh=config.battery_capacity_wh),
                 on_sealed=lambda record: self._sealed(record, uplink),
                 on_seal_failed=self._seal_failed,
             )

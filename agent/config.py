@@ -5,6 +5,7 @@
     profile = "reference_ev"                   # a shipped profile id, or a path to a profile .toml
     clock_synced = true                        # the computer's clock is GNSS/NTP-synchronised
     vin = "WVWZZZ1KZ8W000001"                  # optional: hashed into every record (credit ledger key)
+    battery_capacity_kwh = 58.0                # optional: usable pack energy, for the SOC cross-check
 
     [source]                                   # either a bus ...
     interface = "socketcan"
@@ -43,6 +44,8 @@ from carbonlink.vin import vin_hash
 
 ENV_PREFIX = "CARBONLINK_AGENT__"
 _SECTIONS = ("device", "source", "outbox", "mqtt", "segmentation")
+MAX_BATTERY_CAPACITY_KWH = 2000.0
+"""Above the largest vehicle packs (electric trucks carry up to about 1 MWh)."""
 DEFAULT_MAX_UNACKNOWLEDGED = 5000
 """About a year of records for a car with no connection at all (≈ 10 trips and charges a day)."""
 
@@ -75,6 +78,7 @@ class AgentConfig:
     profile: str
     clock_synced: bool
     vin_hash: bytes | None
+    battery_capacity_wh: float | None
     source: SourceConfig
     outbox_path: Path
     max_unacknowledged: int
@@ -161,6 +165,7 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Agent
         profile=_profile(table, base_dir),
         clock_synced=bool(_get(table, "device", "clock_synced", bool, required=False) or False),
         vin_hash=_vin_hash(table),
+        battery_capacity_wh=_battery_capacity_wh(table),
         source=source,
         outbox_path=outbox_path,
         max_unacknowledged=max_unacknowledged,
@@ -175,6 +180,17 @@ def _profile(table: Mapping[str, Any], base_dir: Path) -> str:
     if profile.endswith(".toml") or "/" in profile:
         return str((base_dir / profile).resolve())
     return profile
+
+
+def _battery_capacity_wh(table: Mapping[str, Any]) -> float | None:
+    capacity_kwh = _get(table, "device", "battery_capacity_kwh", float, required=False)
+    if capacity_kwh is None:
+        return None
+    if not 0 < capacity_kwh < MAX_BATTERY_CAPACITY_KWH:
+        raise ConfigError(
+            f"[device] battery_capacity_kwh must be above 0 and below {MAX_BATTERY_CAPACITY_KWH}, got {capacity_kwh}"
+        )
+    return float(capacity_kwh) * 1000.0
 
 
 def _vin_hash(table: Mapping[str, Any]) -> bytes | None:

@@ -26,6 +26,11 @@ COUNTER_TOLERANCE = 0.05
 """Relative disagreement between integrated energy and the BMS counters that raises a flag."""
 COUNTER_TOLERANCE_WH = 20.0
 """Absolute slack for the counters' resolution and their 2 s update period."""
+SOC_TOLERANCE = 0.15
+"""Relative disagreement between integrated net energy and the SOC change × capacity that raises a
+flag: a BMS's SOC is a filtered estimate, and capacity × ΔSOC ignores the pack's voltage curve."""
+SOC_SLACK_PCT = 0.5
+"""Absolute slack in SOC points: the BMS's resolution, which dominates on short segments."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,9 +56,23 @@ def _at(time_s: float) -> datetime:
     return datetime.fromtimestamp(time_s, UTC)
 
 
-def _flags(totals: Totals, kind: SegmentKind) -> tuple[str, ...]:
-    """Cross-checks that failed: integrated energy against the battery's own counters."""
+def _soc_disagrees(totals: Totals, battery_capacity_wh: float | None) -> bool:
+    """Whether the SOC change × capacity contradicts the integrated net energy (None: not checkable)."""
+    if battery_capacity_wh is None or totals.soc_start_pct is None or totals.soc_end_pct is None:
+        return False
+    from_soc_wh = (totals.soc_start_pct - totals.soc_end_pct) * battery_capacity_wh / 100.0  # > 0: pack emptied
+    integrated_wh = totals.energy_out_wh - totals.energy_regen_wh
+    allowed_wh = max(
+        SOC_TOLERANCE * max(abs(from_soc_wh), abs(integrated_wh)), SOC_SLACK_PCT * battery_capacity_wh / 100.0
+    )
+    return abs(from_soc_wh - integrated_wh) > allowed_wh
+
+
+def _flags(totals: Totals, kind: SegmentKind, battery_capacity_wh: float | None) -> tuple[str, ...]:
+    """Cross-checks that failed: integrated energy against the battery's own counters and its SOC."""
     flags = []
+    if _soc_disagrees(totals, battery_capacity_wh):
+        flags.append("soc_energy_mismatch")
     if kind is SegmentKind.TRIP:
         start, end, integrated = totals.discharged_start_wh, totals.discharged_end_wh, totals.energy_out_wh
     else:
@@ -78,8 +97,14 @@ class ChainPosition:
     record_id: str
 
 
-def build_record(
-    segment: Segment, *, device_id: str, chain: ChainPosition, provenance: Provenance, bus: BusQuality
+def build_record(  # noqa: PLR0913 - every input is a value, named
+    segment: Segment,
+    *,
+    device_id: str,
+    chain: ChainPosition,
+    provenance: Provenance,
+    bus: BusQuality,
+    battery_capacity_wh: float | None = None,
 ) -> Record:
     """The record of a closed segment (pure: every input is a value)."""
     totals = segment.totals
@@ -93,7 +118,7 @@ def build_record(
         out_of_range=bus.out_of_range,
         unavailable=totals.unavailable,
         coverage_pct=totals.coverage_pct,
-        flags=_flags(totals, segment.kind),
+        flags=_flags(totals, segment.kind, battery_capacity_wh),
     )
     common: dict[str, Any] = {
         "device_id": device_id,
@@ -150,10 +175,14 @@ def build_record(
 class Sealer:
     """Seals segments with the device key and appends them to the outbox, in chain order."""
 
-    def __init__(self, key: DeviceKey, outbox: Outbox, provenance: Provenance) -> None:
+    def __init__(
+        self, key: DeviceKey, outbox: Outbox, provenance: Provenance, *, battery_capacity_wh: float | None = None
+    ) -> None:
         self._key = key
         self._outbox = outbox
         self._provenance = provenance
+        self._battery_capacity_wh = battery_capacity_wh
+        """Usable pack energy, for the SOC cross-check; None when the vehicle's is not configured."""
 
     def seal(self, segment: Segment, bus: BusQuality) -> tuple[Record, bytes]:
         """Sign the segment's record and store it (durably) before anyone may publish it."""
@@ -168,6 +197,7 @@ class Sealer:
             ),
             provenance=self._provenance,
             bus=bus,
+            battery_capacity_wh=self._battery_capacity_wh,
         )
         signed = sign(record, self._key)
         self._outbox.append(signed, record.sequence, record.record_id)

@@ -171,6 +171,7 @@ def run_app(outbox_path: Path, week_log: Path, day_frames: Sequence[int]) -> int
         profile=PROFILE,
         clock_synced=True,
         vin_hash=None,
+        battery_capacity_wh=None,
         source=SourceConfig(log_file=week_log),
         outbox_path=outbox_path,
         max_unacknowledged=MAX_UNACKNOWLEDGED,

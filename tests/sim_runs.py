@@ -78,13 +78,15 @@ def with_frame_faults(frames: Iterable[can.Message], faults: FaultConfig) -> tup
     return list(injector.frames(frames)), injector
 
 
-def run_agent(frames: Iterable[can.Message], outbox_path: Path) -> PipelineReport:
+def run_agent(
+    frames: Iterable[can.Message], outbox_path: Path, battery_capacity_wh: float | None = None
+) -> PipelineReport:
     """Decode, segment, seal and store ``frames`` with the agent's real parts; the report keeps the records."""
     with TinyDbOutbox(outbox_path, OUTBOX_RECORDS, AGENT_KEY.public_key) as outbox:
         pipeline = Pipeline(
             FrameDecoder(reference_profile()),
             Segmenter(),
-            Sealer(AGENT_KEY, outbox, PROVENANCE),
+            Sealer(AGENT_KEY, outbox, PROVENANCE, battery_capacity_wh=battery_capacity_wh),
             keep_sealed=True,
         )
         report = pipeline.run(frames)

@@ -166,6 +166,16 @@ def lossy_run(day: SimulatedDay, tmp_path_factory: pytest.TempPathFactory) -> Lo
     return LossyRun(frames, injector, run_agent(frames, tmp_path_factory.mktemp("lossy") / "outbox.json"))
 
 
+def test_the_soc_cross_check_flags_a_capacity_that_contradicts_the_energy(day: SimulatedDay, tmp_path: Path) -> None:
+    """With the pack's true capacity the SOC change agrees with the integrated energy; with a third of it, not."""
+    capacity_wh = COMPACT.vehicle.battery.nominal_energy_wh
+    agreeing = run_agent(day.frames, tmp_path / "true.json", battery_capacity_wh=capacity_wh)
+    assert [record.quality.flags for record in agreeing.sealed] == [(), (), ()]
+    contradicting = run_agent(day.frames, tmp_path / "third.json", battery_capacity_wh=capacity_wh / 3)
+    flagged = ["soc_energy_mismatch" in record.quality.flags for record in contradicting.sealed]
+    assert flagged == [True, True, True], [record.quality for record in contradicting.sealed]
+
+
 def test_clean_day_yields_exactly_the_true_trips_and_charges(day: SimulatedDay, clean_run: PipelineReport) -> None:
     """Two trips and one charge session in the truth: the same two trips and one charge are sealed, in order."""
     assert kinds(day.truth) == ["trip", "trip", "charge"]

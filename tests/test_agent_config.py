@@ -73,6 +73,13 @@ def test_mqtt_section_becomes_uplink_settings(tmp_path: Path) -> None:
     assert mqtt.tls.key_file == (tmp_path / "k.pem").resolve()
 
 
+def test_battery_capacity_is_read_in_kwh_and_kept_in_wh(tmp_path: Path) -> None:
+    """[device] battery_capacity_kwh feeds the SOC cross-check; absent, there is none."""
+    assert parse_config(BASE, tmp_path, {}).battery_capacity_wh is None
+    text = BASE.replace('profile = "reference_ev"', 'profile = "reference_ev"\nbattery_capacity_kwh = 58')
+    assert parse_config(text, tmp_path, {}).battery_capacity_wh == 58_000.0
+
+
 def test_vin_is_kept_only_as_its_hash(tmp_path: Path) -> None:
     """[device] vin becomes the records' vin_hash, whatever its case and surrounding blanks."""
     assert parse_config(BASE, tmp_path, {}).vin_hash is None
