@@ -79,20 +79,16 @@ class Segmenter:
 
     def feed(self, reading: Reading) -> list[Segment]:
         """Take one reading; return the segments it closes (usually none)."""
-        closed: list[Segment] = []
         time_s = reading.time_s
-        if self._last_time_s is not None and time_s - self._last_time_s > self.settings.split_gap_s:
-            closed += self._close()
+        # Off for the hysteresis time closes a segment whatever this reading says: after ready-off the
+        # bus often sleeps, and the first frame after the silence may already say ready again (as
+        # tick() would have closed the segment during the silence, a replay without ticks must too).
+        closed = self._expire(time_s)
         self._last_time_s = time_s
         self._update_states(reading)
         wanted = self._wanted()
         if self._open is not None and self._integrator is not None:
-            if self._off_since_s is not None and time_s - self._off_since_s >= self._hysteresis_s():
-                # Off for the hysteresis time, whatever this reading says: after ready-off the bus often
-                # sleeps, and the first frame after the silence may already say ready again (as tick()
-                # would have closed the segment during the silence, a replay without ticks must too).
-                closed += self._close()
-            elif wanted is self._open:
+            if wanted is self._open:
                 self._off_since_s, self._checkpoint = None, None
             elif wanted is not None:
                 closed += self._close()  # a trip turns into a charge session or back, at once
@@ -113,11 +109,15 @@ class Segmenter:
         A live bus falls silent when the car sleeps, often within the ready-off hysteresis; without
         this a finished trip would wait for the next morning's first frame to be sealed.
         """
-        last = self._last_time_s
-        if self._open is None or last is None or time_s <= last:
+        if self._last_time_s is None or time_s <= self._last_time_s:
             return []
-        if time_s - last > self.settings.split_gap_s:
-            self._last_time_s = time_s
+        return self._expire(time_s)
+
+    def _expire(self, time_s: float) -> list[Segment]:
+        """Close the open segment if, by ``time_s``, the bus was silent or the state off long enough."""
+        if self._open is None:
+            return []
+        if self._last_time_s is not None and time_s - self._last_time_s > self.settings.split_gap_s:
             return self._close()
         if self._off_since_s is not None and time_s - self._off_since_s >= self._hysteresis_s():
             return self._close()
