@@ -30,7 +30,7 @@ import can
 
 import carbonlink
 from agent.adapters.can_sources import open_bus, read_log
-from agent.config import AgentConfig
+from agent.config import AgentConfig, read_enrolment_file
 from agent.decoding import FrameDecoder
 from agent.errors import ProfileError, SourceError
 from agent.outbox.tinydb_outbox import TinyDbOutbox
@@ -158,11 +158,16 @@ class Agent:
             vin_hash=config.vin_hash,
             clock_synced=config.clock_synced,
         )
+        enrolment = self._enrolment()
         outbox = TinyDbOutbox(config.outbox_path, config.max_unacknowledged, self._key.public_key)
         try:
             for report in outbox.quarantined_at_open:
                 self._error(f"outbox.quarantined {report}")
-            uplink = None if config.mqtt is None else PahoUplink(config.mqtt, outbox, self._key.device_id)
+            uplink = (
+                None
+                if config.mqtt is None
+                else PahoUplink(config.mqtt, outbox, self._key.device_id, enrolment=enrolment)
+            )
             pipeline = Pipeline(
                 FrameDecoder(profile),
                 Segmenter(config.segmentation),
@@ -205,6 +210,24 @@ class Agent:
             return result
         finally:
             outbox.close()
+
+    def _enrolment(self) -> bytes | None:
+        """The enrolment certificate to publish on connect, checked against the key this agent signs with."""
+        path = self._config.enrolment_file
+        if path is None:
+            return None
+        signed, certificate = read_enrolment_file(path, self._key.device_id, self._key.public_key)
+        self._log.info(
+            "enrolment.loaded file=%s authority=%r authority_kid=%s expires_at=%s",
+            path,
+            certificate.authority,
+            certificate.authority_kid.hex(),
+            certificate.expires_at.isoformat(),
+        )
+        if certificate.expires_at <= datetime.now(UTC):
+            # Not fatal: the car's clock may be wrong, and a registered device needs no certificate.
+            self._log.warning("enrolment.expired file=%s expires_at=%s", path, certificate.expires_at.isoformat())
+        return signed
 
     # --- reading -------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
     clock_synced = true                        # the computer's clock is GNSS/NTP-synchronised
     vin = "WVWZZZ1KZ8W000001"                  # optional: hashed into every record (credit ledger key)
     battery_capacity_kwh = 58.0                # optional: usable pack energy, for the SOC cross-check
+    enrolment_file = "car.enrol"               # optional: the fleet authority's enrolment certificate
 
     [source]                                   # either a bus ...
     interface = "socketcan"
@@ -28,7 +29,9 @@
 
 Environment overrides: ``CARBONLINK_AGENT__<SECTION>__<KEY>=value`` (for example
 ``CARBONLINK_AGENT__MQTT__HOST=10.0.0.5``); values are read as TOML scalars, else as text.
-Relative paths are taken relative to the config file.
+Relative paths are taken relative to the config file. ``load_config`` also reads the enrolment
+certificate, if one is named, and checks that it certifies this device's id and key (its signature
+it cannot check: only the gateway holds the fleet authority's key).
 """
 
 import tomllib
@@ -40,6 +43,9 @@ from typing import Any
 from agent.errors import ConfigError
 from agent.segmentation import SegmenterSettings
 from agent.uplink.settings import UplinkSettings, settings_from_table
+from carbonlink.enrolment import MAX_CERTIFICATE_BYTES, EnrolmentCertificate, read_certificate_unverified
+from carbonlink.errors import CarbonlinkError
+from carbonlink.keys import PublicKey, parse_key_file
 from carbonlink.vin import vin_hash
 
 ENV_PREFIX = "CARBONLINK_AGENT__"
@@ -85,6 +91,8 @@ class AgentConfig:
     mqtt: UplinkSettings | None
     """None: no [mqtt] section, records wait in the outbox."""
     segmentation: SegmenterSettings
+    enrolment_file: Path | None = None
+    """An enrolment certificate to publish on every connect (zero-touch registration); None: none."""
 
 
 def _env_value(text: str) -> object:
@@ -171,6 +179,7 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Agent
         max_unacknowledged=max_unacknowledged,
         mqtt=_uplink_settings(table, base_dir),
         segmentation=_segmenter_settings(table),
+        enrolment_file=path("device", "enrolment_file", required=False),
     )
 
 
@@ -228,6 +237,49 @@ def load_config(path: Path, environ: Mapping[str, str]) -> AgentConfig:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read agent config {path}: {err}") from err
     try:
-        return parse_config(text, path.parent, environ)
+        config = parse_config(text, path.parent, environ)
+        if config.enrolment_file is not None:
+            device_id, public_key = _key_identity(config.key_file)
+            read_enrolment_file(config.enrolment_file, device_id, public_key)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
+    return config
+
+
+def _key_identity(key_file: Path) -> tuple[str, PublicKey]:
+    """The device id and public key of the key file, to check the enrolment certificate against."""
+    try:
+        key = parse_key_file(key_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"[device] key_file {key_file}: cannot read it to check enrolment_file: {err}") from err
+    except CarbonlinkError as err:
+        raise ConfigError(f"[device] key_file {key_file}: {err}") from err
+    return key.device_id, key.public_key
+
+
+def read_enrolment_file(path: Path, device_id: str, public_key: PublicKey) -> tuple[bytes, EnrolmentCertificate]:
+    """The certificate's bytes and fields, checked to certify ``device_id`` with ``public_key``.
+
+    Only the form and the device's fields are checked: the signature is the gateway's to verify, and
+    the validity period too (the car's clock may be wrong; an expired certificate only means the
+    gateway will not register the device through it).
+    """
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CERTIFICATE_BYTES + 1)  # one byte more than allowed shows it is too long
+    except OSError as err:
+        raise ConfigError(f"[device] enrolment_file {path}: cannot read it: {err.strerror or err}") from err
+    try:
+        certificate = read_certificate_unverified(data)
+    except CarbonlinkError as err:
+        raise ConfigError(f"[device] enrolment_file {path}: not an enrolment certificate: {err}") from err
+    if certificate.device_id != device_id:
+        raise ConfigError(
+            f"[device] enrolment_file {path} certifies device {certificate.device_id!r}, not this device {device_id!r}"
+        )
+    if certificate.public_key != public_key:
+        raise ConfigError(
+            f"[device] enrolment_file {path} certifies key {certificate.public_key.kid.hex()}, not this device's "
+            f"key {public_key.kid.hex()} (key_file)"
+        )
+    return data, certificate

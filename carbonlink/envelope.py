@@ -14,6 +14,9 @@ Wire form (CBOR diagnostic notation)::
 The signature covers ``["Signature1", protected, h'', payload]`` (RFC 9052 §4.4, no external
 data), so any COSE library verifies our records with the public key. Verification checks the
 size, the structure and the signature over the exact bytes *before* the payload is decoded.
+
+``sign1``, ``split_sign1`` and ``read_protected_header`` know nothing of records: the enrolment
+certificates of :mod:`carbonlink.enrolment` are COSE_Sign1 messages of the same form.
 """
 
 import re
@@ -87,26 +90,36 @@ def sign(record: Record, key: DeviceKey) -> bytes:
     """Sign a record with a device key: the exact bytes to store, publish and verify."""
     if record.device_id != key.device_id:
         raise SchemaError(f"record device_id {record.device_id!r} is not the key's device {key.device_id!r}")
-    protected = cbor.encode(
-        {HEADER_ALG: ALG_EDDSA, HEADER_CONTENT_TYPE: content_type(type(record)), HEADER_KID: key.kid}
-    )
-    payload = cbor.encode(record_to_map(record))
-    signature = key.sign(sig_structure(protected, payload))
-    signed = cbor.encode(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+    signed = sign1(content_type(type(record)), cbor.encode(record_to_map(record)), key)
     if len(signed) > MAX_ENVELOPE_BYTES:
         raise OversizedError(f"signed record is {len(signed)} bytes, over the cap of {MAX_ENVELOPE_BYTES}")
     return signed
 
 
-def open_envelope(data: bytes) -> Envelope:
-    """Take a signed record apart and read its protected header, without verifying anything else."""
-    if len(data) > MAX_ENVELOPE_BYTES:
-        raise OversizedError(f"signed record is {len(data)} bytes, over the cap of {MAX_ENVELOPE_BYTES}")
-    message = cbor.decode(data, "signed record")
+def sign1(ctype: str, payload: bytes, key: DeviceKey) -> bytes:
+    """A COSE_Sign1 message of ``payload`` signed by ``key`` under the protected header {alg, ctype, kid}.
+
+    Shared by every signed message of the protocol (records, enrolment certificates); each caller
+    applies its own size cap.
+    """
+    protected = cbor.encode({HEADER_ALG: ALG_EDDSA, HEADER_CONTENT_TYPE: ctype, HEADER_KID: key.kid})
+    signature = key.sign(sig_structure(protected, payload))
+    return cbor.encode(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+
+
+def split_sign1(data: bytes, *, max_bytes: int, what: str) -> tuple[bytes, bytes, bytes]:
+    """The protected header, payload and signature of a COSE_Sign1 message, its structure checked.
+
+    Checks the size cap, the deterministic CBOR, the tag, the four parts and the empty unprotected
+    header; nothing inside the protected header or the payload. ``what`` names the message in errors.
+    """
+    if len(data) > max_bytes:
+        raise OversizedError(f"{what} is {len(data)} bytes, over the cap of {max_bytes}")
+    message = cbor.decode(data, what)
     if not isinstance(message, cbor2.CBORTag):
-        raise MalformedError("signed record is not a tagged COSE message")
+        raise MalformedError(f"{what} is not a tagged COSE message")
     if message.tag != COSE_SIGN1_TAG:
-        raise WrongTypeError(f"signed record has CBOR tag {message.tag}, not COSE_Sign1 ({COSE_SIGN1_TAG})")
+        raise WrongTypeError(f"{what} has CBOR tag {message.tag}, not COSE_Sign1 ({COSE_SIGN1_TAG})")
     parts = message.value  # cbor2 decodes a tag's contents immutable: a tuple, maps as frozendict
     if not isinstance(parts, list | tuple) or len(parts) != 4:  # noqa: PLR2004 - COSE_Sign1 has four parts
         raise MalformedError("COSE_Sign1 must be an array of 4 items")
@@ -117,11 +130,22 @@ def open_envelope(data: bytes) -> Envelope:
         raise MalformedError("COSE_Sign1 unprotected header must be empty: every header is signed")
     if len(signature) != SIGNATURE_BYTES:
         raise MalformedError(f"Ed25519 signature must be {SIGNATURE_BYTES} bytes, got {len(signature)}")
+    return protected, payload, signature
+
+
+def open_envelope(data: bytes) -> Envelope:
+    """Take a signed record apart and read its protected header, without verifying anything else."""
+    protected, payload, signature = split_sign1(data, max_bytes=MAX_ENVELOPE_BYTES, what="signed record")
     record_type, kid = _read_protected_header(protected)
     return Envelope(record_type=record_type, kid=kid, protected=protected, payload=payload, signature=signature)
 
 
-def _read_protected_header(protected: bytes) -> tuple[type[Record], bytes]:
+def read_protected_header(protected: bytes) -> tuple[object, bytes]:
+    """The content type (as found, not yet checked) and the kid of a protected header.
+
+    The header must hold exactly alg (EdDSA), content type and a 32-byte kid; what the content
+    type may name is for the caller to decide.
+    """
     header = cbor.decode(protected, "protected header")
     # ``type(...) is int``: in Python True == 1, and a CBOR ``true`` label must not pass for alg.
     if (
@@ -135,7 +159,11 @@ def _read_protected_header(protected: bytes) -> tuple[type[Record], bytes]:
     kid = header[HEADER_KID]
     if type(kid) is not bytes or len(kid) != KID_BYTES:
         raise MalformedError(f"kid must be a {KID_BYTES}-byte key thumbprint")
-    ctype = header[HEADER_CONTENT_TYPE]
+    return header[HEADER_CONTENT_TYPE], kid
+
+
+def _read_protected_header(protected: bytes) -> tuple[type[Record], bytes]:
+    ctype, kid = read_protected_header(protected)
     match = _CONTENT_TYPE.fullmatch(ctype) if isinstance(ctype, str) else None
     if match is None:
         raise WrongTypeError(f"content type {ctype!r} is not a carbonlink record")

@@ -1,12 +1,16 @@
 """agent.toml: validated at load with precise errors, environment overrides applied."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from agent.config import parse_config
+from agent.config import load_config, parse_config, read_enrolment_file
 from agent.errors import ConfigError
 from agent.uplink.settings import ProtocolChoice, TlsSettings
+from carbonlink.enrolment import issue_certificate
+from carbonlink.keys import DeviceKey, render_key_file
+from carbonlink.vehicles import VehicleClass
 from carbonlink.vin import vin_hash
 
 BASE = """
@@ -124,3 +128,73 @@ def test_malformed_environment_variable_is_refused(tmp_path: Path) -> None:
     """An override for an unknown section is an error, not silently ignored."""
     with pytest.raises(ConfigError, match="CARBONLINK_AGENT__RADIO__X"):
         parse_config(BASE, tmp_path, {"CARBONLINK_AGENT__RADIO__X": "1"})
+
+
+# --- [device] enrolment_file ----------------------------------------------------------------------------
+
+AUTHORITY = DeviceKey.from_seed(bytes([0x03]) * 32, "fleet-authority")
+CAR = DeviceKey.from_seed(bytes([0x01]) * 32, "ev-car-0001")
+ISSUED_AT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _enrolment(key: DeviceKey, device_id: str | None = None) -> bytes:
+    return issue_certificate(
+        AUTHORITY,
+        device_public_key=key.public_key,
+        device_id=device_id or key.device_id,
+        vehicle_class=VehicleClass.COMPACT,
+        vin_hash=None,
+        issued_at=ISSUED_AT,
+        expires_at=ISSUED_AT + timedelta(days=365),
+        authority="Example Fleet Authority",
+    )
+
+
+def _enrolled_config(tmp_path: Path, certificate: bytes | None) -> Path:
+    """agent.toml beside the car's key file and, unless None, the certificate file car.enrol."""
+    (tmp_path / "car.key").write_text(render_key_file(CAR), encoding="utf-8")
+    if certificate is not None:
+        (tmp_path / "car.enrol").write_bytes(certificate)
+    path = tmp_path / "agent.toml"
+    text = BASE.replace('profile = "reference_ev"', 'profile = "reference_ev"\nenrolment_file = "car.enrol"')
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_enrolment_file_for_this_device_is_accepted(tmp_path: Path) -> None:
+    """[device] enrolment_file is resolved against the config's folder and checked against the key file."""
+    config = load_config(_enrolled_config(tmp_path, _enrolment(CAR)), {})
+    assert config.enrolment_file == (tmp_path / "car.enrol").resolve()
+    assert parse_config(BASE, tmp_path, {}).enrolment_file is None
+    signed, certificate = read_enrolment_file((tmp_path / "car.enrol"), CAR.device_id, CAR.public_key)
+    assert signed == _enrolment(CAR)
+    assert certificate.authority_kid == AUTHORITY.kid
+
+
+@pytest.mark.parametrize(
+    ("certificate", "message"),
+    [
+        (_enrolment(DeviceKey.from_seed(bytes([0x07]) * 32, "ev-other-0002")), "certifies device 'ev-other-0002'"),
+        (_enrolment(DeviceKey.from_seed(bytes([0x07]) * 32, "ev-car-0001")), "certifies key .* not this device's key"),
+        (_enrolment(CAR, device_id="ev-other-0002"), "not this device 'ev-car-0001'"),
+        (b"\xa0", "not an enrolment certificate"),
+        (b"x" * 5000, "not an enrolment certificate: .*over the cap"),
+        (None, "enrolment_file .*car.enrol: cannot read it"),
+    ],
+    ids=["another-device", "another-key", "another-id", "garbage", "oversized", "missing"],
+)
+def test_an_enrolment_file_not_for_this_device_is_refused(
+    tmp_path: Path, certificate: bytes | None, message: str
+) -> None:
+    """A certificate of another device or key, garbage or no file at all: a ConfigError naming file and fault."""
+    path = _enrolled_config(tmp_path, certificate)
+    with pytest.raises(ConfigError, match=rf"agent.toml: \[device\] .*{message}"):
+        load_config(path, {})
+
+
+def test_an_unreadable_key_file_is_named_when_checking_the_enrolment_file(tmp_path: Path) -> None:
+    """The certificate is checked against key_file, so a missing key file is named at load."""
+    path = _enrolled_config(tmp_path, _enrolment(CAR))
+    (tmp_path / "car.key").unlink()
+    with pytest.raises(ConfigError, match=r"\[device\] key_file .*car.key: cannot read it to check enrolment_file"):
+        load_config(path, {})

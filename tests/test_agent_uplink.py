@@ -4,12 +4,14 @@ Records leave the outbox only on the gateway's ack, never on a PUBACK; everythin
 condition with a deadline.
 """
 
+import contextlib
 import dataclasses
 import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -29,8 +31,17 @@ from agent.uplink.paho_uplink import PahoUplink
 from agent.uplink.settings import ProtocolChoice, UplinkSettings
 from carbonlink.acks import Ack, Outcome, encode_ack
 from carbonlink.chain import record_hash
+from carbonlink.enrolment import issue_certificate
+from carbonlink.keys import DeviceKey
 from carbonlink.reasons import RejectionReason
-from carbonlink.topics import acks_topic, device_of_records_topic, records_subscription, status_topic
+from carbonlink.topics import (
+    acks_topic,
+    device_of_records_topic,
+    enrolment_topic,
+    records_subscription,
+    status_topic,
+)
+from carbonlink.vehicles import VehicleClass
 
 from mosquitto_broker import MosquittoBroker, mosquitto, running_mosquitto  # noqa: F401
 from waiting import WAIT_S, holds_within, wait_for
@@ -233,6 +244,7 @@ def make_uplink() -> Iterator[UplinkFactory]:
 
     def make(broker: MosquittoBroker, outbox: Outbox, **overrides: object) -> PahoUplink:
         random_unit = overrides.pop("random_unit", lambda: 0.5)
+        enrolment = overrides.pop("enrolment", None)
         values: dict[str, object] = {
             "host": broker.host,
             "port": broker.port,
@@ -244,7 +256,7 @@ def make_uplink() -> Iterator[UplinkFactory]:
             "connect_timeout_s": 2.0,
         }
         values.update(overrides)
-        uplink = PahoUplink(UplinkSettings(**values), outbox, DEVICE, random_unit=random_unit)  # type: ignore[arg-type]
+        uplink = PahoUplink(UplinkSettings(**values), outbox, DEVICE, random_unit=random_unit, enrolment=enrolment)  # type: ignore[arg-type]
         started.append(uplink)
         uplink.start()
         return uplink
@@ -642,6 +654,263 @@ def test_stop_waits_for_pubacks_and_says_offline(
     sent = [entry for entry in outbox.entries() if entry.state is EntryState.SENT]
     assert len(sent) == status.published
     wait_for(lambda: gateway.status_messages[-1:] == [b"offline"], "'offline' on the status topic")
+
+
+# --- enrolment certificate ------------------------------------------------------------------------------
+
+ENROLMENT = issue_certificate(
+    DeviceKey.from_seed(bytes([0x03]) * 32, "fleet-authority"),
+    device_public_key=DeviceKey.from_seed(bytes([0x11]) * 32, DEVICE).public_key,
+    device_id=DEVICE,
+    vehicle_class=VehicleClass.COMPACT,
+    vin_hash=None,
+    issued_at=datetime(2026, 3, 1, tzinfo=UTC),
+    expires_at=datetime(2027, 3, 1, tzinfo=UTC),
+    authority="Example Fleet Authority",
+)
+
+
+class TopicRecorder:
+    """A plain paho client noting every enrolment and record message of the vehicles, in order of arrival."""
+
+    def __init__(self, broker: MosquittoBroker) -> None:
+        self._broker = broker
+        self._lock = threading.Lock()
+        self._arrivals: list[tuple[str, bytes]] = []
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-recorder")
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        self.client.connect(self._broker.host, self._broker.port)
+        self.client.subscribe("carbonlink/v1/vehicles/+/#", qos=1)
+        self.client.loop_start()
+        wait_for(self._subscribed.is_set, "the recorder's subscription")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def arrivals(self) -> list[tuple[str, bytes]]:
+        """(``enrolment`` or ``records``, payload) of each message on those topics, oldest first."""
+        with self._lock:
+            return list(self._arrivals)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        leaf = message.topic.rsplit("/", 1)[-1]
+        if leaf in ("enrolment", "records"):
+            with self._lock:
+                self._arrivals.append((leaf, bytes(message.payload)))
+
+
+@pytest.fixture
+def recorder(mosquitto: MosquittoBroker) -> Iterator[TopicRecorder]:  # noqa: F811 - the imported fixture
+    recorder = TopicRecorder(mosquitto)
+    recorder.start()
+    try:
+        yield recorder
+    finally:
+        recorder.close()
+
+
+class PubackHoldingFront:
+    """A TCP front of Mosquitto that holds back the broker's PUBACK of any publish on one topic until released.
+
+    It reads whole MQTT packets both ways: a QoS 1 PUBLISH from the client on ``topic`` has its packet id
+    noted, and the broker's PUBACK with that id waits (and so, TCP being ordered, everything after it) until
+    ``release`` is set, at most ``WAIT_S``. ``holding`` is set while one waits.
+    """
+
+    def __init__(self, broker: MosquittoBroker, topic: str) -> None:
+        self._broker = broker
+        self._topic = topic.encode()
+        self._held_ids: set[bytes] = set()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self._closing = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server((broker.host, 0))
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def close(self) -> None:
+        self._closing.set()
+        self.release.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(WAIT_S)
+        for sock in self._sockets:
+            sock.close()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            broker = socket.create_connection((self._broker.host, self._broker.port))
+            self._sockets += [client, broker]
+            for source, target, note in ((client, broker, self._from_client), (broker, client, self._from_broker)):
+                thread = threading.Thread(target=self._pump, args=(source, target, note), daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket, note: Callable[[int, bytes], None]) -> None:
+        try:
+            while (packet := _read_mqtt_packet(source)) is not None:
+                first_byte, header, body = packet
+                note(first_byte, body)
+                target.sendall(header + body)
+        except OSError:
+            pass
+        finally:  # one side gone: end the other too, as a broker or a client would see it
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _from_client(self, first_byte: int, body: bytes) -> None:
+        is_publish, qos = first_byte >> 4 == 3, (first_byte >> 1) & 0b11  # packet type 3: PUBLISH
+        if is_publish and qos > 0:
+            topic_length = int.from_bytes(body[:2])
+            if body[2 : 2 + topic_length] == self._topic:
+                self._held_ids.add(body[2 + topic_length : 4 + topic_length])
+
+    def _from_broker(self, first_byte: int, body: bytes) -> None:
+        if first_byte >> 4 == 4 and body[:2] in self._held_ids:  # packet type 4: PUBACK
+            self.holding.set()
+            self.release.wait(WAIT_S)
+
+
+def _read_mqtt_packet(sock: socket.socket) -> tuple[int, bytes, bytes] | None:
+    """One MQTT packet: its first byte, its fixed header and its body; None when the connection ends."""
+
+    def take(count: int) -> bytes | None:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    header = take(1)
+    if header is None:
+        return None
+    length, shift = 0, 0
+    while True:  # the remaining length: 7 bits a byte, low bits first, the top bit says "more"
+        byte = take(1)
+        if byte is None:
+            return None
+        header += byte
+        length |= (byte[0] & 0x7F) << shift
+        shift += 7
+        if not byte[0] & 0x80:
+            break
+    body = take(length)
+    return None if body is None else (header[0], header, body)
+
+
+@pytest.mark.usefixtures("gateway")
+def test_the_enrolment_certificate_goes_before_any_record_on_every_connection(
+    mosquitto: MosquittoBroker,  # noqa: F811
+    recorder: TopicRecorder,
+    make_uplink: UplinkFactory,
+) -> None:
+    """On connect the certificate arrives before the records waiting; after a reconnect it comes again, first."""
+    outbox = InMemoryOutbox()
+    before = seal(outbox, 1, 2)
+    uplink = make_uplink(mosquitto, outbox, enrolment=ENROLMENT, random_unit=lambda: 0.0)
+    wait_for(outbox.empty, "the first records to be acknowledged")
+    wait_for(lambda: uplink.status().enrolments_sent == 1, "the certificate's PUBACK")
+    connection = uplink._connection
+    assert connection is not None
+    sock = connection.client.socket()
+    assert isinstance(sock, socket.socket)
+    sock.shutdown(socket.SHUT_RDWR)  # the link dies; paho reconnects by itself
+    wait_for(lambda: not uplink.status().connected, "the uplink to notice")
+    (after,) = seal(outbox, 3)  # waiting in the outbox when the new connection comes up
+    uplink.notify()
+    wait_for(outbox.empty, "the record sealed while offline to be acknowledged")
+    wait_for(lambda: uplink.status().enrolments_sent == 2, "the second certificate's PUBACK")
+    arrivals = recorder.arrivals()
+    enrolments = [index for index, (leaf, _) in enumerate(arrivals) if leaf == "enrolment"]
+    assert len(enrolments) == 2
+    assert all(arrivals[index][1] == ENROLMENT for index in enrolments)
+    assert enrolments[0] == 0
+    assert {payload for _, payload in arrivals[1 : enrolments[1]]} == set(before)
+    assert arrivals.index(("records", after)) > enrolments[1]
+    assert uplink.status().enrolments_refused == 0
+
+
+@pytest.mark.usefixtures("gateway")
+def test_records_wait_for_the_brokers_puback_of_the_certificate(
+    mosquitto: MosquittoBroker,  # noqa: F811
+    recorder: TopicRecorder,
+    make_uplink: UplinkFactory,
+) -> None:
+    """While the broker's PUBACK of the certificate is held back no record is published; on it they all go."""
+    front = PubackHoldingFront(mosquitto, enrolment_topic(DEVICE))
+    try:
+        outbox = InMemoryOutbox()
+        seal(outbox, 1, 2)
+        uplink = make_uplink(mosquitto, outbox, port=front.port, enrolment=ENROLMENT, ack_timeout_s=30.0)
+        wait_for(front.holding.is_set, "the certificate's PUBACK to be held back")
+        wait_for(lambda: recorder.arrivals() == [("enrolment", ENROLMENT)], "the certificate at the broker")
+        assert not holds_within(lambda: len(recorder.arrivals()) > 1, window_s=0.5)
+        assert outbox.counts().pending == 2
+        front.release.set()
+        wait_for(outbox.empty, "the records once the certificate's PUBACK came")
+        assert uplink.status().enrolments_sent == 1
+        assert [leaf for leaf, _ in recorder.arrivals()] == ["enrolment", "records", "records"]
+    finally:
+        front.close()
+
+
+def test_records_wait_for_the_certificates_puback_at_most_the_ack_timeout(
+    mosquitto: MosquittoBroker,  # noqa: F811
+    recorder: TopicRecorder,
+    make_uplink: UplinkFactory,
+) -> None:
+    """A PUBACK that never comes holds the records back for ack_timeout_s, not for ever."""
+    front = PubackHoldingFront(mosquitto, enrolment_topic(DEVICE))
+    try:
+        outbox = InMemoryOutbox()
+        (payload,) = seal(outbox, 1)
+        make_uplink(mosquitto, outbox, port=front.port, enrolment=ENROLMENT, ack_timeout_s=0.5)
+        wait_for(lambda: ("records", payload) in recorder.arrivals(), "the record after the wait")
+        assert not front.release.is_set()  # the PUBACK is still held back
+        assert recorder.arrivals()[0] == ("enrolment", ENROLMENT)
+    finally:
+        front.close()
+
+
+def test_a_certificate_the_broker_refuses_holds_no_record_back(tmp_path: Path, make_uplink: UplinkFactory) -> None:
+    """An ACL without the enrolment topic refuses the certificate (MQTT 5): counted, and the records go on."""
+    acl = (
+        "pattern write carbonlink/v1/vehicles/%c/records\npattern write carbonlink/v1/vehicles/%c/status\n"
+        "pattern read carbonlink/v1/vehicles/%c/acks\npattern read carbonlink/v1/vehicles/+/records\n"
+        "pattern read carbonlink/v1/vehicles/+/status\npattern write carbonlink/v1/vehicles/+/acks\n"
+    )
+    with running_mosquitto(tmp_path, acl=acl) as broker:
+        gateway = AckingGateway(broker)
+        gateway.start()
+        try:
+            outbox = InMemoryOutbox()
+            (payload,) = seal(outbox, 1)
+            uplink = make_uplink(broker, outbox, enrolment=ENROLMENT, ack_timeout_s=30.0)
+            wait_for(outbox.empty, "the record despite the refused certificate")
+            status = uplink.status()
+            assert (status.enrolments_refused, status.enrolments_sent) == (1, 0)
+            assert gateway.committed == {record_hash(payload)}
+        finally:
+            gateway.close()
 
 
 # --- settings ---------------------------------------------------------------------------------------

@@ -168,6 +168,9 @@ def test_topics_in_the_doc_are_those_the_code_uses() -> None:
         topics.status_topic(SAMPLE_DEVICE),
         topics.records_subscription(SAMPLE_GROUP),
         topics.records_subscription(None),
+        topics.enrolment_topic(SAMPLE_DEVICE),
+        topics.enrolment_subscription(SAMPLE_GROUP),
+        topics.enrolment_subscription(None),
     }
 
 

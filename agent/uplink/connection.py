@@ -31,7 +31,7 @@ from agent.errors import ConfigError
 from agent.uplink.backoff import Backoff
 from agent.uplink.settings import ProtocolChoice, UplinkSettings
 from agent.uplink.status import StatusBoard
-from carbonlink.topics import acks_topic, records_topic, status_topic
+from carbonlink.topics import acks_topic, enrolment_topic, records_topic, status_topic
 
 if TYPE_CHECKING:
     import queue
@@ -68,6 +68,8 @@ class LinkUp:
 
     generation: int
     session_present: bool
+    enrolment_mid: int | None = None
+    """Message id of the enrolment certificate published on this connect; None when there was none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +125,16 @@ Event = LinkUp | LinkDown | ConnectRefused | CertificateRefused | PubAck | AckMe
 
 @dataclass(frozen=True, slots=True)
 class DeviceTopics:
-    """The three topics of one device (``docs/protocol.md`` §5)."""
+    """The topics of one device (``docs/protocol.md`` §5)."""
 
     records: str
     acks: str
     status: str
+    enrolment: str
 
     @classmethod
     def of(cls, device_id: str) -> "DeviceTopics":
-        return cls(records_topic(device_id), acks_topic(device_id), status_topic(device_id))
+        return cls(records_topic(device_id), acks_topic(device_id), status_topic(device_id), enrolment_topic(device_id))
 
 
 class PahoConnection:
@@ -151,8 +154,10 @@ class PahoConnection:
         board: StatusBoard,
         random_unit: Callable[[], float],
         log: logging.Logger,
+        enrolment: bytes | None = None,
     ) -> None:
         self._settings = settings
+        self._enrolment = enrolment
         self._protocol = protocol
         self._generation = generation
         self._topics = topics
@@ -296,9 +301,25 @@ class PahoConnection:
         self._connect_failures = 0
         self.client.subscribe(self._topics.acks, qos=1)  # again on every connect: the session may be new
         self.client.publish(self._topics.status, ONLINE, qos=1, retain=True)
+        enrolment_mid = self._publish_enrolment()
         self._board.set(connected=True)
-        self._events.put(LinkUp(self._generation, flags.session_present))
+        self._events.put(LinkUp(self._generation, flags.session_present, enrolment_mid))
         self._log.info("uplink.connected protocol=%s session_present=%s", self.protocol_name, flags.session_present)
+
+    def _publish_enrolment(self) -> int | None:
+        """Publish the enrolment certificate, if any: its message id, or None when none was queued.
+
+        Here, in the connect callback, it goes out before paho resends the records the last connection
+        left unanswered (paho does that right after this callback) and before the worker, which waits
+        for ``LinkUp``, publishes any: a gateway sees the certificate ahead of the device's records.
+        """
+        if self._enrolment is None:
+            return None
+        info = self.client.publish(self._topics.enrolment, self._enrolment, qos=1)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._log.warning("uplink.enrolment_not_queued rc=%s", info.rc)
+            return None
+        return info.mid
 
     def _disconnected(self, reason: ReasonCode) -> None:
         self._board.set(connected=False)

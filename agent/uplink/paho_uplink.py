@@ -12,6 +12,10 @@ A PUBACK only says the broker took the message; a record leaves the outbox on th
 (``docs/protocol.md`` §5–6). paho reconnects by itself, paced by our jittered backoff; the worker
 steps in only to give up for good (the broker rejects our credentials: user name and password, or
 TLS client certificate) or to fall back from MQTT 5 to 3.1.1 when the broker does not speak 5.
+
+With an enrolment certificate configured, the connection publishes it on every connect, and the
+worker publishes no record until the broker has PUBACKed it (or refused it, or ``ack_timeout_s`` has
+passed): a gateway registers the device before the device's first record reaches it.
 """
 
 import logging
@@ -73,6 +77,7 @@ class PahoUplink:
         wall_clock: Callable[[], float] = time.time,
         log: logging.Logger = _LOG,
         random_unit: Callable[[], float] = random.random,
+        enrolment: bytes | None = None,
     ) -> None:
         if settings.client_id is not None and device_id != settings.client_id:
             raise ConfigError(f"client_id {settings.client_id!r} must be the device id {device_id!r}")
@@ -87,6 +92,8 @@ class PahoUplink:
         self._topics = DeviceTopics.of(device_id)
         self._password = read_password(settings)
         self._tls_context = tls_context(settings)
+        self._enrolment = enrolment
+        """The enrolment certificate's bytes, published on every connect; None: none configured."""
 
         self._events: queue.Queue[Event] = queue.Queue()
         self._board = StatusBoard()
@@ -108,6 +115,9 @@ class PahoUplink:
         self._next_publish_at_s = math.inf
         self._pubacked: list[bytes] = []
         """Records PUBACKed in the current batch of events: marked sent at its end, unless acked meanwhile."""
+        self._enrolment_mid: int | None = None
+        """The enrolment certificate of this connection, published and not yet PUBACKed: records wait."""
+        self._enrolment_deadline_s = math.inf
 
     # --- the caller's side -----------------------------------------------------------------
 
@@ -202,13 +212,16 @@ class PahoUplink:
                 pass  # from a client we replaced (protocol fallback)
             case PubAck(_, mid, failed, reason):
                 self._on_puback(mid, failed=failed, reason=reason)
-            case LinkUp():
+            case LinkUp(_, _, enrolment_mid):
                 self._link_up = True
                 now_s = self._clock()
                 self._flights.link_up(now_s)
                 self._next_publish_at_s = now_s
+                self._enrolment_mid = enrolment_mid
+                self._enrolment_deadline_s = now_s + self._settings.ack_timeout_s
             case LinkDown():
                 self._link_up = False
+                self._enrolment_mid = None
             case ConnectRefused(_, code, reason):
                 self._on_refused(code, reason)
             case CertificateRefused(_, reason):
@@ -236,6 +249,9 @@ class PahoUplink:
         self._board.set(last_error=error, connected=False)
 
     def _on_puback(self, mid: int, *, failed: bool, reason: str) -> None:
+        if mid == self._enrolment_mid:
+            self._enrolment_answered(failed=failed, reason=reason)
+            return
         if failed:
             delay_s = self._backoff.delay_s(self._refusals, self._random_unit())
             sequence = self._flights.refused(mid, self._clock(), delay_s)
@@ -250,6 +266,21 @@ class PahoUplink:
         if record_hash is not None:  # else the status message, or a record settled meanwhile
             self._refusals = 0
             self._pubacked.append(record_hash)
+
+    def _enrolment_answered(self, *, failed: bool, reason: str) -> None:
+        """The broker took or refused the enrolment certificate: records may go now, either way.
+
+        A refusal (say, an ACL without the enrolment topic) is logged, not retried: the device may be
+        registered by an operator, and holding its records back would help nobody.
+        """
+        self._enrolment_mid = None
+        self._next_publish_at_s = self._clock()
+        if failed:
+            self._board.bump(enrolments_refused=1)
+            self._log.warning("uplink.enrolment_refused reason=%r", reason)
+        else:
+            self._board.bump(enrolments_sent=1)
+            self._log.info("uplink.enrolment_sent")
 
     def _settle(self, payload: bytes) -> None:
         try:
@@ -281,6 +312,12 @@ class PahoUplink:
         if connection is None:
             return
         now_s = self._clock()
+        if self._enrolment_mid is not None:
+            if now_s < self._enrolment_deadline_s:
+                self._next_publish_at_s = self._enrolment_deadline_s  # or sooner, on its PUBACK
+                return
+            self._enrolment_mid = None
+            self._log.warning("uplink.enrolment_unconfirmed waited_s=%s", self._settings.ack_timeout_s)
         entries = self._outbox.unacknowledged(self._settings.max_inflight)
         for entry in self._flights.due(entries, now_s, self._wall_clock()):
             info = connection.publish_record(entry.signed)
@@ -323,6 +360,7 @@ class PahoUplink:
             board=self._board,
             random_unit=self._random_unit,
             log=self._log,
+            enrolment=self._enrolment,
         )
         self._connection = connection
         self._board.set(protocol=connection.protocol_name)

@@ -28,6 +28,10 @@ class UplinkStatus:
     unknown_acks: int = 0
     """Acks naming a record the outbox no longer holds (settled before): ignored."""
     connect_attempts: int = 0
+    enrolments_sent: int = 0
+    """Enrolment certificates the broker took (PUBACK), one per connection when one is configured."""
+    enrolments_refused: int = 0
+    """Enrolment certificates the broker refused (an MQTT 5 failure reason, such as the ACL's)."""
     dropped_events: int = 0
     """PUBACKs or acks lost because the worker's queue was full; resending repairs the loss."""
     paho_queue_full: int = 0

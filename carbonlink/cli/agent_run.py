@@ -38,7 +38,7 @@ def run_agent(args: argparse.Namespace, *, log_format: str, log_level: str) -> i
     from agent.app import Agent  # noqa: PLC0415 - the agent loads only when it runs
     from agent.config import load_config  # noqa: PLC0415
     from agent.errors import AgentError  # noqa: PLC0415
-    from agent.logs import configure_logging  # noqa: PLC0415
+    from carbonlink.cli.logs import configure_logging  # noqa: PLC0415
 
     configure_logging(log_format, log_level)
     try:

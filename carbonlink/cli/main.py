@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "carbonlink.cli.demo",
     "profile": "carbonlink.cli.profile",
     "agent": "carbonlink.cli.agent",
+    "gateway": "carbonlink.cli.gateway",
 }
 """Subcommand name → module; each module is light and imports its app only when run."""
 

@@ -1,6 +1,6 @@
 """Structured logs: every line is an event name followed by ``key=value`` fields.
 
-The agent's modules log ``"record.sealed type=%s sequence=%d"``-style messages; this module
+The apps log ``"record.sealed type=%s sequence=%d"``-style messages; this module
 renders them for the journal as one line each — ``logfmt`` for people and grep, or ``json``
 (one object per line: time, level, logger, event and the fields) for log shippers.
 """

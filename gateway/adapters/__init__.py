@@ -1,0 +1,1 @@
+"""Adapters of the gateway to the outside: the MQTT client."""

@@ -1,0 +1,157 @@
+"""The gateway's composition root: build every part, connect them, own the threads and the shutdown.
+
+    broker ──► PahoGatewayClient ──► Intake (bounded queue → verify → commit batch) ──► acks ──► broker
+                                        │                        │
+                                  RegistryCache              RecordStore ◄── operator API (uvicorn thread)
+
+Shutdown order matters for "nothing accepted is lost and every ack leaves": unsubscribe (take no
+more messages), let intake finish and commit what is queued and hand over its acks, wait until
+the broker confirmed every ack, then disconnect, stop the API and close the store.
+"""
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import uvicorn
+
+from gateway.adapters.mqtt_client import PahoGatewayClient
+from gateway.api.app import create_app
+from gateway.api.settings import ApiSettings
+from gateway.config import GatewayConfig
+from gateway.enrolment_intake import EnrolmentRegistrar
+from gateway.intake import Intake, utc_now
+from gateway.metrics import GatewayMetrics
+from gateway.registry_cache import RegistryCache
+from gateway.store import open_store
+from gateway.store.record_store import RecordStore
+from gateway.verification import Verifier
+
+log = logging.getLogger("carbonlink.gateway")
+
+MQTT_CONNECT_WAIT_S = 10.0
+"""How long start waits for the broker's first answer before going on (it keeps retrying)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownReport:
+    """How the last stop went."""
+
+    intake_drained: bool
+    """Every queued message was committed (False: the time ran out; agents resend the rest)."""
+    acks_confirmed: bool
+    """The broker confirmed every ack (False: agents will resend and get ``duplicate``)."""
+
+
+class Gateway:
+    """One gateway process: MQTT intake, store and operator API (see the module docstring)."""
+
+    def __init__(
+        self, config: GatewayConfig, *, store: RecordStore | None = None, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.config = config
+        self.metrics = GatewayMetrics()
+        self.store = (
+            store if store is not None else open_store(config.store.url, max_rejections=config.store.max_rejections)
+        )
+        self.registry = RegistryCache(self.store, config.intake.registry_refresh_s)
+        enrolment = (
+            EnrolmentRegistrar(self.store, self.registry, config.authority_keys, self.metrics, clock)
+            if config.authority_keys
+            else None
+        )
+        self.mqtt = PahoGatewayClient(config.mqtt, self._submit, self.metrics)
+        self.intake = Intake(
+            store=self.store,
+            verifier=Verifier(config.plausibility, timer=self.metrics.time_stage),
+            registry=self.registry,
+            acks=self.mqtt,
+            metrics=self.metrics,
+            queue_max_messages=config.intake.queue_max_messages,
+            batch_max_messages=config.intake.batch_max_messages,
+            batch_max_wait_s=config.intake.batch_max_wait_s,
+            store_retry_s=config.intake.store_retry_s,
+            enrolment=enrolment,
+            clock=clock,
+        )
+        self._api_server: uvicorn.Server | None = None
+        self._api_thread: threading.Thread | None = None
+        self.api_port: int | None = None
+        self._stopped = threading.Event()
+
+    def _submit(self, topic: str, payload: bytes) -> bool:
+        return self.intake.submit(topic, payload)
+
+    def readiness(self) -> str | None:
+        """None when the gateway can take records, else why not (``/readyz``)."""
+        return None if self.mqtt.connected else "not connected to the MQTT broker"
+
+    def start(self) -> None:
+        self.intake.start()
+        self.mqtt.start(MQTT_CONNECT_WAIT_S)
+        if self.config.api.enabled:
+            self._start_api()
+        log.info("gateway.started store=%s api_port=%s", _safe_url(self.config.store.url), self.api_port)
+
+    def _start_api(self) -> None:
+        api = self.config.api
+        app = create_app(
+            ApiSettings(
+                read_tokens=api.read_tokens,
+                admin_tokens=api.admin_tokens,
+                host=api.host,
+                port=api.port,
+                dashboard=api.dashboard,
+            ),
+            store=self.store,
+            metrics=self.metrics,
+            readiness=self.readiness,
+        )
+        # Bind here, so a taken port fails start at once and port 0 gives a known port.
+        family = socket.AF_INET6 if ":" in api.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((api.host, api.port))
+        except OSError as err:
+            sock.close()
+            raise OSError(f"the operator API cannot listen on {api.host}:{api.port}: {err}") from err
+        self.api_port = int(sock.getsockname()[1])
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        self._api_server = server
+        self._api_thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="gateway-api", daemon=True
+        )
+        self._api_thread.start()
+
+    def run_until(self, stop: threading.Event) -> ShutdownReport:
+        """Start, serve until ``stop`` is set, then shut down cleanly."""
+        self.start()
+        stop.wait()
+        return self.stop()
+
+    def stop(self) -> ShutdownReport:
+        timeout_s = self.config.intake.shutdown_timeout_s
+        self.mqtt.stop_taking()
+        drained = self.intake.stop(timeout_s)
+        confirmed = self.mqtt.wait_acks_sent(timeout_s)
+        self.mqtt.close()
+        if self._api_server is not None and self._api_thread is not None:
+            self._api_server.should_exit = True
+            self._api_thread.join(timeout_s)
+        self.store.close()
+        log.info("gateway.stopped intake_drained=%s acks_confirmed=%s", drained, confirmed)
+        return ShutdownReport(intake_drained=drained, acks_confirmed=confirmed)
+
+
+def _safe_url(url: str) -> str:
+    """The store URL without a password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}{sep}{user}@{host}"
+    return url
