@@ -43,6 +43,7 @@ from typing import Any
 from agent.errors import ConfigError
 from agent.segmentation import SegmenterSettings
 from agent.uplink.settings import UplinkSettings, settings_from_table
+from carbonlink.config_tables import apply_environment
 from carbonlink.enrolment import MAX_CERTIFICATE_BYTES, EnrolmentCertificate, read_certificate_unverified
 from carbonlink.errors import CarbonlinkError
 from carbonlink.keys import PublicKey, parse_key_file
@@ -95,35 +96,6 @@ class AgentConfig:
     """An enrolment certificate to publish on every connect (zero-touch registration); None: none."""
 
 
-def _env_value(text: str) -> object:
-    try:
-        return tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def apply_environment(table: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """The config table with ``CARBONLINK_AGENT__SECTION__KEY`` variables applied over it."""
-    merged = {section: dict(values) for section, values in table.items() if isinstance(values, dict)}
-    merged |= {key: value for key, value in table.items() if not isinstance(value, dict)}
-    for name, text in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        section, *path = name[len(ENV_PREFIX) :].lower().split("__")
-        if section not in _SECTIONS or not path or not all(path):
-            raise ConfigError(
-                f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY> "
-                f"(or __<TABLE>__<KEY>, e.g. MQTT__TLS__CA_FILE) with SECTION one of {', '.join(_SECTIONS)}"
-            )
-        target = merged.setdefault(section, {})
-        for table_name in path[:-1]:
-            inner = target.get(table_name)
-            target[table_name] = inner = dict(inner) if isinstance(inner, dict) else {}
-            target = inner
-        target[path[-1]] = _env_value(text)
-    return merged
-
-
 def _get(table: Mapping[str, Any], section: str, key: str, kind: type, *, required: bool = True) -> Any:  # noqa: ANN401 - a value of a TOML table, checked against ``kind`` at run time
     value = table.get(section, {}).get(key)
     if value is None:
@@ -146,7 +118,7 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Agent
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:
         raise ConfigError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(_SECTIONS)}")
-    table = apply_environment(raw, environ)
+    table = apply_environment(raw, environ, prefix=ENV_PREFIX, sections=_SECTIONS, error=ConfigError)
 
     def path(section: str, key: str, *, required: bool = True) -> Path | None:
         value = _get(table, section, key, str, required=required)

@@ -4,17 +4,14 @@ import argparse
 import dataclasses
 import logging
 import os
-import signal
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from carbonlink.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
 from carbonlink.cli.keyfile import load_device_key
+from carbonlink.cli.signals import on_stop_signal
 
 if TYPE_CHECKING:
     from agent.config import SourceConfig
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _source_from_arguments(args: argparse.Namespace) -> "SourceConfig | None":
@@ -52,17 +49,11 @@ def run_agent(args: argparse.Namespace, *, log_format: str, log_level: str) -> i
     key = load_device_key(config.key_file)
     agent = Agent(config, key)
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        # A second signal kills at once: the outbox survives that, and a stuck stop must not trap the user.
-        for number in STOP_SIGNALS:
-            signal.signal(number, signal.SIG_DFL)
-        logging.getLogger("agent").info(
-            "agent.stopping signal=%s again_to_kill_at_once=yes", signal.Signals(signum).name
-        )
+    def stop(signal_name: str) -> None:
+        logging.getLogger("agent").info("agent.stopping signal=%s again_to_kill_at_once=yes", signal_name)
         agent.request_stop()
 
-    for number in STOP_SIGNALS:
-        signal.signal(number, stop)
+    on_stop_signal(stop)
     try:
         result = agent.run()
     except AgentError as err:

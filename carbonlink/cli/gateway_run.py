@@ -2,15 +2,12 @@
 
 import logging
 import os
-import signal
 import threading
 from pathlib import Path
-from types import FrameType
 
 from carbonlink.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
 from carbonlink.cli.logs import configure_logging
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+from carbonlink.cli.signals import on_stop_signal
 
 
 def run_gateway(config_path: Path, *, log_format: str, log_level: str) -> int:
@@ -26,17 +23,14 @@ def run_gateway(config_path: Path, *, log_format: str, log_level: str) -> int:
         raise CliError(f"gateway: {err}", EXIT_USAGE) from err
     stop = threading.Event()
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        # A second signal kills at once: everything acknowledged is committed, agents resend the rest.
-        for number in STOP_SIGNALS:
-            signal.signal(number, signal.SIG_DFL)
+    def on_signal(signal_name: str) -> None:
+        # Everything acknowledged is committed already; agents resend the rest after a kill.
         logging.getLogger("carbonlink.gateway").info(
-            "gateway.stopping signal=%s again_to_kill_at_once=yes", signal.Signals(signum).name
+            "gateway.stopping signal=%s again_to_kill_at_once=yes", signal_name
         )
         stop.set()
 
-    for number in STOP_SIGNALS:
-        signal.signal(number, on_signal)
+    on_stop_signal(on_signal)
     try:
         report = gateway.run_until(stop)
     except (GatewayError, OSError) as err:
