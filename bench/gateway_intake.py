@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/gateway_intake.py                          # 20,000 records from 50 devices
     .venv/bin/python bench/gateway_intake.py --quick                  # 600 records from 10 devices
+    .venv/bin/python bench/gateway_intake.py --rounds 3               # alternate three times; medians
     .venv/bin/python bench/gateway_intake.py --batch-max-messages 50  # the gateway's [intake] batch size
     CARBONLINK_TEST_POSTGRES_URL=postgresql://... .venv/bin/python bench/gateway_intake.py --store postgresql
 
@@ -9,15 +10,18 @@ Before anything is timed, the parent signs every record (``carbonlink.testing.sa
 device's commutes and charges, chained from sequence 1) and starts a private Mosquitto on a free
 127.0.0.1 port. Its ``max_queued_messages`` is raised above the number of records (default 1000
 per client) so the broker keeps the whole flood for a slow subscriber instead of dropping it, and
-``max_inflight_messages`` to 100 (default 20), the window the publisher uses.
+``max_inflight_messages`` to 100 (default 20), the window the publisher uses. For the same reason
+the gateway's ``[intake] queue_max_messages`` is raised above the number of records (default
+10,000: a larger flood overflows it, and the dropped records' successors are then rejected
+``sequence_gap``); ``--queue-max-messages`` sets it.
 
 Then the same records go, once each, through two consumers, each a child process of its own whose
 CPU time (user + system, all threads, from ``/proc/<pid>/stat``) is read before and after:
 
 - **naive**: the obvious consumer. Everything happens in paho's ``on_message``: ``verify`` with the
   device's key from a dict, a chain check against the device's head in memory (sequence and
-  previous-record hash), one INSERT and one commit per record (SQLite in WAL mode, or PostgreSQL),
-  then the ack (QoS 1).
+  previous-record hash), one INSERT and one commit per record (SQLite in WAL mode with the gateway
+  store's ``synchronous=FULL``, or PostgreSQL), then the ack (QoS 1).
 - **ours**: ``gateway.app.Gateway`` with every check on (registry, signature, schema, replay,
   plausibility, overlap), its store on the same database, its operator API off, its clock fixed
   after the last record.

@@ -63,7 +63,9 @@ class Gateway:
             if config.authority_keys
             else None
         )
-        self.mqtt = PahoGatewayClient(config.mqtt, self._submit, self.metrics)
+        self.mqtt = PahoGatewayClient(
+            config.mqtt, self._submit, self.metrics, receive_maximum=config.intake.queue_max_messages
+        )
         self.intake = Intake(
             store=self.store,
             verifier=Verifier(config.plausibility, timer=self.metrics.time_stage),
@@ -82,8 +84,8 @@ class Gateway:
         self.api_port: int | None = None
         self._stopped = threading.Event()
 
-    def _submit(self, topic: str, payload: bytes) -> bool:
-        return self.intake.submit(topic, payload)
+    def _submit(self, topic: str, payload: bytes, settle: Callable[[], None]) -> bool:
+        return self.intake.submit(topic, payload, settle)
 
     def readiness(self) -> str | None:
         """None when the gateway can take records, else why not (``/readyz``)."""

@@ -56,11 +56,17 @@ class _BatchChains:
 
     store: RecordStore
     heads: dict[str, ChainHead]
+    careful: bool = False
+    """Also ask the store whether a new record's id is taken. Normally the store's uniqueness rule
+    catches that at commit (a conflict, rare: a device that reuses a record id), which saves a query
+    per record; the batch is then judged again carefully, so the reuse is named ``replayed``."""
     accepted_hashes: dict[tuple[str, int], bytes] = field(default_factory=dict)
     accepted_ids: dict[tuple[str, str], bytes] = field(default_factory=dict)
     refused: dict[bytes, RejectionReason] = field(default_factory=dict)
     """Links of this batch refused for their content, by record hash."""
     accepted_trips: list[tuple[bytes, float, float, bytes]] = field(default_factory=list)
+    frontiers: dict[bytes, float | None] = field(default_factory=dict)
+    """Per vehicle (VIN hash): the highest odometer end of its stored accepted trips, read once a batch."""
     """(vin_hash, odometer start, odometer end, record hash) of trips accepted in this batch."""
 
     def head(self, device_id: str) -> ChainHead | None:
@@ -72,12 +78,19 @@ class _BatchChains:
 
     def hash_of_id(self, device_id: str, record_id: str) -> bytes | None:
         found = self.accepted_ids.get((device_id, record_id))
-        return found if found is not None else self.store.record_hash_of_id(device_id, record_id)
+        if found is not None or not self.careful:
+            return found
+        return self.store.record_hash_of_id(device_id, record_id)
 
     def overlapping_trip(self, vin_hash: bytes, odometer_start_m: float, odometer_end_m: float) -> bytes | None:
         for vin, start_m, end_m, digest in self.accepted_trips:
             if vin == vin_hash and start_m < odometer_end_m and odometer_start_m < end_m:
                 return digest
+        if vin_hash not in self.frontiers:
+            self.frontiers[vin_hash] = self.store.odometer_frontier(vin_hash)
+        frontier = self.frontiers[vin_hash]
+        if frontier is None or odometer_start_m >= frontier:
+            return None  # the usual case, a vehicle driving on: no query per trip
         return self.store.overlapping_trip(vin_hash, odometer_start_m, odometer_end_m)
 
     def refusal(self, device_id: str, record_hash: bytes) -> RejectionReason | None:
@@ -107,6 +120,20 @@ class _BatchChains:
             )
 
 
+Settle = Callable[[], None]
+"""Tells the broker a message is done with (its PUBACK): called once the message is committed."""
+
+
+def _settled_already() -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    message: InboundMessage
+    settle: Settle
+
+
 @dataclass(frozen=True, slots=True)
 class _Judged:
     message: InboundMessage
@@ -133,7 +160,7 @@ class Intake:
     ) -> None:
         self._store, self._verifier, self._registry = store, verifier, registry
         self._acks, self._metrics, self._enrolment, self._clock = acks, metrics, enrolment, clock
-        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=queue_max_messages)
+        self._queue: queue.Queue[_Delivery] = queue.Queue(maxsize=queue_max_messages)
         self._batch_max, self._batch_wait_s, self._retry_s = batch_max_messages, batch_max_wait_s, store_retry_s
         self._stopping = threading.Event()
         self._idle = threading.Event()
@@ -145,19 +172,24 @@ class Intake:
         """Messages refused because the queue was full."""
 
     # --- the network thread's side -------------------------------------------------------------
-    def submit(self, topic: str, payload: bytes) -> bool:
-        """Queue one message; False (counted) when the queue is full or intake is stopping."""
+    def submit(self, topic: str, payload: bytes, settle: Settle = _settled_already) -> bool:
+        """Queue one message; False when intake is stopping or the queue is full.
+
+        When stopping, the message is not settled: the broker delivers it again later. When the queue
+        is full it is settled and counted: the agent resends the record.
+        """
         if self._stopping.is_set():
             return False
         try:
-            self._queue.put_nowait(InboundMessage(topic, payload, self._clock()))
+            self._queue.put_nowait(_Delivery(InboundMessage(topic, payload, self._clock()), settle))
         except queue.Full:
             self.dropped += 1
-            self._metrics.queue_overflows.labels(queue=Queue.INTAKE.value).inc()
+            self._metrics.overflows[Queue.INTAKE].inc()
+            settle()
             return False
         self.received += 1
         self._idle.clear()
-        self._metrics.queue_depth.labels(queue=Queue.INTAKE.value).set(self._queue.qsize())
+        self._metrics.depth[Queue.INTAKE].set(self._queue.qsize())
         return True
 
     # --- life cycle ----------------------------------------------------------------------------
@@ -186,11 +218,11 @@ class Intake:
                     return
                 continue
             self._process_until_committed(batch)
-            self._metrics.queue_depth.labels(queue=Queue.INTAKE.value).set(self._queue.qsize())
+            self._metrics.depth[Queue.INTAKE].set(self._queue.qsize())
             if self._queue.empty():
                 self._idle.set()
 
-    def _take_batch(self) -> list[InboundMessage]:
+    def _take_batch(self) -> list[_Delivery]:
         try:
             first = self._queue.get(timeout=0.1)
         except queue.Empty:
@@ -205,20 +237,22 @@ class Intake:
                 break
         return batch
 
-    def _process_until_committed(self, batch: list[InboundMessage]) -> None:
-        records = [m for m in batch if device_of_enrolment_topic(m.topic) is None]
-        if self._enrolment is not None:
-            for message in batch:
-                if device_of_enrolment_topic(message.topic) is not None:
-                    self._enrolment.handle(message)
+    def _process_until_committed(self, batch: list[_Delivery]) -> None:
+        records = [d.message for d in batch if device_of_enrolment_topic(d.message.topic) is None]
+        for delivery in batch:
+            if self._enrolment is not None and device_of_enrolment_topic(delivery.message.topic) is not None:
+                self._enrolment.handle(delivery.message)
+        careful = False
         while True:
             try:
-                judged = self._judge(records)
+                judged = self._judge(records, careful=careful)
                 self._commit(judged)
             except ConflictError as err:
-                # Another gateway process accepted a record of one of these devices first: judge again.
+                # Another gateway process accepted a record of one of these devices first, or a record
+                # id was reused: judge again against what is committed, asking the store every question.
                 self._metrics.store_conflicts.inc()
-                log.info("intake.conflict detail=%r", str(err)[:200])
+                log.info("intake.conflict careful=%s detail=%r", careful, str(err)[:200])
+                careful = True
                 continue
             except StoreError as err:
                 self._metrics.store_errors.inc()
@@ -228,11 +262,13 @@ class Intake:
                     return
                 continue
             self._send_acks(judged)
+            for delivery in batch:
+                delivery.settle()
             return
 
-    def _judge(self, batch: Sequence[InboundMessage]) -> list[_Judged]:
+    def _judge(self, batch: Sequence[InboundMessage], *, careful: bool) -> list[_Judged]:
         devices = {d for m in batch if (d := device_of_records_topic(m.topic)) is not None}
-        chains = _BatchChains(self._store, self._store.chain_heads(devices))
+        chains = _BatchChains(self._store, self._store.chain_heads(devices), careful=careful)
         judged = []
         for message in batch:
             verdict = self._verifier.judge(message, self._registry, chains)

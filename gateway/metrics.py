@@ -99,21 +99,24 @@ class GatewayMetrics:
             ["result"],
             registry=r,
         )
-        # Every series exists from the start, so a dashboard shows 0 rather than nothing.
-        for outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE):
-            self.messages.labels(outcome=outcome.value, reason=NO_REASON)
+        # Every series exists from the start, so a dashboard shows 0 rather than nothing; the labelled
+        # children are looked up once here, not per message (``labels()`` costs a lock and a dict).
+        self._outcomes: dict[tuple[Outcome, RejectionReason | None], Counter] = {
+            (outcome, None): self.messages.labels(outcome=outcome.value, reason=NO_REASON)
+            for outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE)
+        }
         for reason in RejectionReason:
-            self.messages.labels(outcome=Outcome.REJECTED.value, reason=reason.value)
-        for queue in Queue:
-            self.queue_depth.labels(queue=queue.value)
-            self.queue_overflows.labels(queue=queue.value)
-        for stage in Stage:
-            self.stage_seconds.labels(stage=stage.value)
+            self._outcomes[Outcome.REJECTED, reason] = self.messages.labels(
+                outcome=Outcome.REJECTED.value, reason=reason.value
+            )
+        self.depth = {queue: self.queue_depth.labels(queue=queue.value) for queue in Queue}
+        self.overflows = {queue: self.queue_overflows.labels(queue=queue.value) for queue in Queue}
+        self._stages = {stage: self.stage_seconds.labels(stage=stage.value) for stage in Stage}
         for result in ENROLMENT_RESULTS:
             self.enrolments.labels(result=result)
 
     def count(self, outcome: Outcome, reason: RejectionReason | None) -> None:
-        self.messages.labels(outcome=outcome.value, reason=NO_REASON if reason is None else reason.value).inc()
+        self._outcomes[outcome, reason].inc()
 
     def time_stage(self, stage: Stage, seconds: float) -> None:
-        self.stage_seconds.labels(stage=stage.value).observe(seconds)
+        self._stages[stage].observe(seconds)

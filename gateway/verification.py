@@ -27,6 +27,8 @@ from gateway.model import ChainHead, Device, DeviceStatus, KeyStatus, Registered
 from gateway.plausibility import PlausibilitySettings, check_plausibility
 
 MAX_DETAIL_CHARS = 200
+MAX_CACHED_KEYS = 100_000
+"""Public keys kept ready for verification; beyond this the cache starts again (bounded memory)."""
 
 
 class Registry(Protocol):
@@ -130,11 +132,15 @@ def _translated(step: Callable[[], T]) -> T:
 
 
 class Verifier:
-    """Judge messages against the registry and the chains (see the module docstring)."""
+    """Judge messages against the registry and the chains (see the module docstring).
+
+    One verifier serves one thread, intake's worker: its cache of loaded public keys has no lock.
+    """
 
     def __init__(self, plausibility: PlausibilitySettings, timer: StageTimer = _no_timer) -> None:
         self._plausibility = plausibility
         self._timer = timer
+        self._public_keys: dict[bytes, PublicKey] = {}
 
     def judge(self, message: InboundMessage, registry: Registry, chains: ChainView) -> Verdict:
         progress = _Progress(record_hash(message.payload), device_of_records_topic(message.topic))
@@ -191,8 +197,7 @@ class Verifier:
         self._timer(stage, now - started)
         return now
 
-    @staticmethod
-    def _key(registry: Registry, device_id: str, kid: bytes) -> tuple[Device, "_UsableKey"]:
+    def _key(self, registry: Registry, device_id: str, kid: bytes) -> tuple[Device, "_UsableKey"]:
         device = registry.device(device_id)
         if device is None:
             raise _Rejection(RejectionReason.UNKNOWN_DEVICE, f"no device {device_id} is registered")
@@ -205,7 +210,12 @@ class Verifier:
             )
         if key.status is KeyStatus.REVOKED:
             raise _Rejection(RejectionReason.REVOKED_KEY, f"key {kid.hex()[:16]}… of device {device_id} is revoked")
-        return device, _UsableKey(key, PublicKey(key.public_key))
+        verifier = self._public_keys.get(key.public_key)
+        if verifier is None:  # built once per key: it hashes the key for its kid and loads it into libsodium
+            if len(self._public_keys) >= MAX_CACHED_KEYS:
+                self._public_keys.clear()
+            verifier = self._public_keys[key.public_key] = PublicKey(key.public_key)
+        return device, _UsableKey(key, verifier)
 
     @staticmethod
     def _check_identity(record: Record, device_id: str, key: RegisteredKey) -> None:

@@ -502,6 +502,9 @@ def test_an_overlapping_trip_of_the_same_vehicle_is_found(store: SqlRecordStore)
     assert store.overlapping_trip(VIN_HASH, 1_000_100.0, 1_000_200.0) == elsewhere.record_hash
     assert store.overlapping_trip(VIN_HASH, 2_000_100.0, 2_000_200.0) is None
     assert store.overlapping_trip(bytes(32), start_m, end_m) is None
+    # The frontier: the highest end of the vehicle's accepted trips, whatever device; refused links do not count.
+    assert store.odometer_frontier(VIN_HASH) == last_end_m
+    assert store.odometer_frontier(bytes(32)) is None
 
 
 def test_a_link_refused_for_its_content_continues_the_chain_but_is_not_listed(store: SqlRecordStore) -> None:

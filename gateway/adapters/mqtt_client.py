@@ -39,7 +39,9 @@ FINAL_CONNACK_CODES = frozenset({4, 5, 0x86, 0x87, 0x8C})
 MAX_INFLIGHT_ACKS = 100
 """paho's QoS 1 window; beyond about 100 paho gets slower, not faster (DESIGN.md §4)."""
 
-MessageHandler = Callable[[str, bytes], bool]
+MessageHandler = Callable[[str, bytes, Callable[[], None]], bool]
+"""Takes topic, payload and the function that settles the message (sends its PUBACK) once committed."""
+MAX_RECEIVE_MAXIMUM = 65535
 
 
 class MqttConnectError(GatewayError, ConnectionError):
@@ -49,8 +51,13 @@ class MqttConnectError(GatewayError, ConnectionError):
 class PahoGatewayClient:
     """Records in, acks out (see the module docstring)."""
 
-    def __init__(self, settings: MqttSettings, on_record: MessageHandler, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, settings: MqttSettings, on_record: MessageHandler, metrics: GatewayMetrics, *, receive_maximum: int
+    ) -> None:
         self._settings, self._on_record, self._metrics = settings, on_record, metrics
+        self._receive_maximum = max(1, min(receive_maximum, MAX_RECEIVE_MAXIMUM))
+        self._generation = 0
+        """Counts connections: a PUBACK is sent only on the connection the message came on."""
         self._password = _read_password(settings)
         self._tls = _tls_context(settings)
         self._lock = threading.Lock()
@@ -123,7 +130,18 @@ class PahoGatewayClient:
                 self._confirmed_early.discard(info.mid)
             else:
                 self._pending_acks.add(info.mid)
-            self._metrics.queue_depth.labels(queue=Queue.ACKS.value).set(len(self._pending_acks))
+            self._metrics.depth[Queue.ACKS].set(len(self._pending_acks))
+
+    def _settle(self, generation: int, mid: int, qos: int) -> None:
+        """PUBACK a committed message, unless the connection it came on is gone.
+
+        The broker then sends it again on the new connection; acking the old packet id there could
+        settle another message.
+        """
+        with self._lock:
+            current = self._generation
+        if generation == current and qos > 0:
+            self.client.ack(mid, qos)
 
     # --- paho callbacks (paho's thread; every one guarded) ----------------------------------------
     def _new_client(self) -> mqtt.Client:
@@ -133,6 +151,7 @@ class PahoGatewayClient:
             client_id=self._settings.client_id,
             protocol=self.protocol,
             clean_session=None if v5 else False,
+            manual_ack=True,  # PUBACK after commit: the broker keeps what we have not committed
         )
         client.max_inflight_messages_set(MAX_INFLIGHT_ACKS)
         client.max_queued_messages_set(0)  # 0: no limit; acks queue only while disconnected, one batch's worth
@@ -153,6 +172,9 @@ class PahoGatewayClient:
         if self.protocol == MQTTProtocolVersion.MQTTv5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = settings.session_expiry_s
+            # The broker sends at most this many messages we have not PUBACKed: intake's queue never
+            # overflows, and the backlog of a flood waits at the broker, not in our memory.
+            properties.ReceiveMaximum = self._receive_maximum
             self.client.connect_async(
                 settings.host, settings.port, settings.keepalive_s, clean_start=False, properties=properties
             )
@@ -195,6 +217,7 @@ class PahoGatewayClient:
                 return
             with self._lock:
                 taking = self._taking
+                self._generation += 1
             if taking:
                 client.subscribe([(self._records_subscription(), 1), (self._enrolment_subscription(), 1)])
             self._connected.set()
@@ -227,9 +250,10 @@ class PahoGatewayClient:
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:  # noqa: ANN401
         def body() -> None:
             with self._lock:
-                taking = self._taking
-            if taking:
-                self._on_record(message.topic, bytes(message.payload))
+                taking, generation = self._taking, self._generation
+            if taking:  # else no PUBACK: the broker delivers it again, to us or another gateway
+                mid, qos = message.mid, message.qos
+                self._on_record(message.topic, bytes(message.payload), lambda: self._settle(generation, mid, qos))
 
         self._guarded("on_message", body)
 
@@ -240,7 +264,7 @@ class PahoGatewayClient:
                     self._pending_acks.discard(mid)
                 else:
                     self._confirmed_early.add(mid)
-                self._metrics.queue_depth.labels(queue=Queue.ACKS.value).set(len(self._pending_acks))
+                self._metrics.depth[Queue.ACKS].set(len(self._pending_acks))
                 self._all_acks_sent.notify_all()
 
         self._guarded("on_publish", body)

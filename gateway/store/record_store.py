@@ -89,6 +89,14 @@ class RecordStore(Protocol):
         """
         ...
 
+    def odometer_frontier(self, vin_hash: bytes) -> float | None:
+        """The highest odometer end of the vehicle's accepted trips (any device); None without any.
+
+        A trip starting at or above it overlaps none of them: intake asks this once per vehicle and
+        batch, and :meth:`overlapping_trip` only for the rare trip that starts below.
+        """
+        ...
+
     def commit(
         self,
         accepted: Sequence[AcceptedRecord],

@@ -93,6 +93,11 @@ _OVERLAPPING_TRIP = """
     WHERE record_type = 'trip' AND vin_hash = ? AND refused_for IS NULL AND odometer_end_m > ? AND odometer_start_m < ?
     ORDER BY odometer_end_m LIMIT 1"""
 
+# The same partial index answers this from its last entry.
+_ODOMETER_FRONTIER = """
+    SELECT MAX(odometer_end_m) FROM records
+    WHERE record_type = 'trip' AND vin_hash = ? AND refused_for IS NULL"""
+
 
 class SqlRecordStore:
     """The :class:`~gateway.store.record_store.RecordStore` on a SQL database (see the module docstring).
@@ -285,6 +290,10 @@ class SqlRecordStore:
         params = (vin_hash, odometer_start_m, odometer_end_m)
         found = self._read("looking for an overlapping trip", _OVERLAPPING_TRIP, params)
         return bytes(found[0][0]) if found else None
+
+    def odometer_frontier(self, vin_hash: bytes) -> float | None:
+        rows = self._read("reading a vehicle's odometer frontier", _ODOMETER_FRONTIER, (vin_hash,))
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     def commit(
         self,
