@@ -34,7 +34,6 @@ certificate, if one is named, and checks that it certifies this device's id and 
 it cannot check: only the gateway holds the fleet authority's key).
 """
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -43,7 +42,7 @@ from typing import Any
 from agent.errors import ConfigError
 from agent.segmentation import SegmenterSettings
 from agent.uplink.settings import UplinkSettings, settings_from_table
-from carbonlink.config_tables import apply_environment
+from carbonlink.config_tables import read_tables
 from carbonlink.enrolment import MAX_CERTIFICATE_BYTES, EnrolmentCertificate, read_certificate_unverified
 from carbonlink.errors import CarbonlinkError
 from carbonlink.keys import PublicKey, parse_key_file
@@ -111,14 +110,7 @@ def _get(table: Mapping[str, Any], section: str, key: str, kind: type, *, requir
 
 def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> AgentConfig:
     """Validate the text of agent.toml (with environment overrides) into an AgentConfig."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"not valid TOML: {err}") from err
-    unknown = sorted(set(raw) - set(_SECTIONS))
-    if unknown:
-        raise ConfigError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(_SECTIONS)}")
-    table = apply_environment(raw, environ, prefix=ENV_PREFIX, sections=_SECTIONS, error=ConfigError)
+    table = read_tables(text, environ, prefix=ENV_PREFIX, sections=_SECTIONS, error=ConfigError)
 
     def path(section: str, key: str, *, required: bool = True) -> Path | None:
         value = _get(table, section, key, str, required=required)

@@ -31,6 +31,20 @@ def parse_environment_value(text: str) -> object:
         return text
 
 
+def read_tables(
+    text: str, environ: Mapping[str, str], *, prefix: str, sections: tuple[str, ...], error: ErrorFactory
+) -> dict[str, Any]:
+    """The tables of a config file's text, only known sections, with environment overrides applied."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise error(f"not valid TOML: {err}") from err
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(sections)}")
+    return apply_environment(raw, environ, prefix=prefix, sections=sections, error=error)
+
+
 def apply_environment(
     table: Mapping[str, Any],
     environ: Mapping[str, str],

@@ -31,14 +31,13 @@ taken relative to the config file.
 """
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from carbonlink.config_tables import apply_environment, settings_from_table
+from carbonlink.config_tables import read_tables, settings_from_table
 from carbonlink.errors import KeyFormatError
 from carbonlink.keys import PublicKey
 from gateway.errors import ConfigError
@@ -201,14 +200,7 @@ def _check_range(label: str, value: int, low: int, high: int) -> None:
 
 def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> GatewayConfig:
     """Validate the text of gateway.toml (with environment overrides) into a GatewayConfig."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"not valid TOML: {err}") from err
-    unknown = sorted(set(raw) - set(_SECTIONS))
-    if unknown:
-        raise ConfigError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(_SECTIONS)}")
-    table = apply_environment(raw, environ, prefix=ENV_PREFIX, sections=_SECTIONS, error=ConfigError)
+    table = read_tables(text, environ, prefix=ENV_PREFIX, sections=_SECTIONS, error=ConfigError)
 
     def section(cls: type[Any], name: str, **nested: Any) -> Any:  # noqa: ANN401 - one of the settings classes
         return settings_from_table(
