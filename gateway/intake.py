@@ -261,9 +261,11 @@ class Intake:
                     # Stopping with the database down: leave the batch unacknowledged; agents resend.
                     return
                 continue
+            started = time.perf_counter()
             self._send_acks(judged)
             for delivery in batch:
                 delivery.settle()
+            self._metrics.time_stage(Stage.ACK, time.perf_counter() - started)
             return
 
     def _judge(self, batch: Sequence[InboundMessage], *, careful: bool) -> list[_Judged]:

@@ -34,7 +34,7 @@ class Stage(StrEnum):
     COMMIT = "commit"
     """One transaction for a whole batch."""
     ACK = "ack"
-    """From commit to the broker's confirmation of the ack."""
+    """Handing a batch's acks and PUBACKs to the MQTT client, after its commit (per batch)."""
 
 
 class Queue(StrEnum):
