@@ -138,6 +138,8 @@ class _Delivery:
 class _Judged:
     message: InboundMessage
     verdict: Verdict
+    link: AcceptedRecord | None
+    """The new chain link to commit, when the verdict says the record is one."""
 
 
 class Intake:
@@ -250,8 +252,11 @@ class Intake:
             except ConflictError as err:
                 # Another gateway process accepted a record of one of these devices first, or a record
                 # id was reused: judge again against what is committed, asking the store every question.
+                # A conflict that a careful judgement still runs into waits like a database error.
                 self._metrics.store_conflicts.inc()
                 log.info("intake.conflict careful=%s detail=%r", careful, str(err)[:200])
+                if careful and self._stopping.wait(self._retry_s):
+                    return
                 careful = True
                 continue
             except StoreError as err:
@@ -274,13 +279,14 @@ class Intake:
         judged = []
         for message in batch:
             verdict = self._verifier.judge(message, self._registry, chains)
-            if verdict.chained:
-                chains.accept(_chain_link(message, verdict))
-            judged.append(_Judged(message, verdict))
+            link = _chain_link(message, verdict) if verdict.chained else None
+            if link is not None:
+                chains.accept(link)
+            judged.append(_Judged(message, verdict, link))
         return judged
 
     def _commit(self, judged: Sequence[_Judged]) -> None:
-        links = [_chain_link(j.message, j.verdict) for j in judged if j.verdict.chained]
+        links = [j.link for j in judged if j.link is not None]
         rejected = [_rejected(j.message, j.verdict) for j in judged if j.verdict.outcome is Outcome.REJECTED]
         seen: dict[str, datetime] = {}
         for j in judged:
