@@ -839,6 +839,8 @@ def test_the_enrolment_certificate_goes_before_any_record_on_every_connection(
     uplink.notify()
     wait_for(outbox.empty, "the record sealed while offline to be acknowledged")
     wait_for(lambda: uplink.status().enrolments_sent == 2, "the second certificate's PUBACK")
+    # The recorder is a subscriber of its own: the broker may deliver to it after the gateway acked.
+    wait_for(lambda: ("records", after) in recorder.arrivals(), "the recorder to see the record sealed offline")
     arrivals = recorder.arrivals()
     enrolments = [index for index, (leaf, _) in enumerate(arrivals) if leaf == "enrolment"]
     assert len(enrolments) == 2
