@@ -165,8 +165,6 @@ class Intake:
         self._queue: queue.Queue[_Delivery] = queue.Queue(maxsize=queue_max_messages)
         self._batch_max, self._batch_wait_s, self._retry_s = batch_max_messages, batch_max_wait_s, store_retry_s
         self._stopping = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
         self._thread: threading.Thread | None = None
         self.received = 0
         """Messages taken onto the queue since start."""
@@ -190,7 +188,6 @@ class Intake:
             settle()
             return False
         self.received += 1
-        self._idle.clear()
         self._metrics.depth[Queue.INTAKE].set(self._queue.qsize())
         return True
 
@@ -207,10 +204,6 @@ class Intake:
             return not self._thread.is_alive()
         return True
 
-    def wait_idle(self, timeout_s: float) -> bool:
-        """True once every queued message has been committed and its ack handed over (for tests)."""
-        return self._idle.wait(timeout_s)
-
     # --- the worker ----------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
@@ -221,8 +214,6 @@ class Intake:
                 continue
             self._process_until_committed(batch)
             self._metrics.depth[Queue.INTAKE].set(self._queue.qsize())
-            if self._queue.empty():
-                self._idle.set()
 
     def _take_batch(self) -> list[_Delivery]:
         try:

@@ -158,20 +158,10 @@ class StoredRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StoredRejection:
-    """A stored rejection; ``rejection_id`` rises with time."""
+class StoredRejection(RejectedMessage):
+    """A stored rejection: the message as intake refused it, numbered; ``rejection_id`` rises with time."""
 
     rejection_id: int
-    received_at: datetime
-    topic: str
-    device_id: str | None
-    record_hash: bytes
-    record_id: str | None
-    sequence: int | None
-    reason: RejectionReason
-    detail: str
-    payload: bytes
-    payload_size: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
