@@ -279,12 +279,14 @@ class Intake:
     def _commit(self, judged: Sequence[_Judged]) -> None:
         links = [j.link for j in judged if j.link is not None]
         rejected = [_rejected(j.message, j.verdict) for j in judged if j.verdict.outcome is Outcome.REJECTED]
-        seen: dict[str, datetime] = {}
+        latest: dict[str, datetime] = {}
         for j in judged:
-            if j.verdict.device_id is not None and self._registry.device(j.verdict.device_id) is not None:
-                seen[j.verdict.device_id] = max(
-                    seen.get(j.verdict.device_id, j.message.received_at), j.message.received_at
+            if j.verdict.device_id is not None:
+                latest[j.verdict.device_id] = max(
+                    latest.get(j.verdict.device_id, j.message.received_at), j.message.received_at
                 )
+        # Last seen only for registered devices (one registry look-up per device, not per message).
+        seen = {device_id: at for device_id, at in latest.items() if self._registry.device(device_id) is not None}
         started = time.perf_counter()
         self._store.commit(links, rejected, seen)
         self._metrics.time_stage(Stage.COMMIT, time.perf_counter() - started)
