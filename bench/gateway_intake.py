@@ -23,8 +23,9 @@ CPU time (user + system, all threads, from ``/proc/<pid>/stat``) is read before 
   previous-record hash), one INSERT and one commit per record (SQLite in WAL mode with the gateway
   store's ``synchronous=FULL``, or PostgreSQL), then the ack (QoS 1).
 - **ours**: ``gateway.app.Gateway`` with every check on (registry, signature, schema, replay,
-  plausibility, overlap), its store on the same database, its operator API off, its clock fixed
-  after the last record.
+  plausibility, overlap), its store on the same database, its operator API and crediting off
+  (this measures intake, the part the naive loop does too; intake still queues every accepted
+  record for crediting in its commit), its clock fixed after the last record.
 
 A publisher child publishes every record at QoS 1 (devices interleaved, each device's records in
 order) as fast as a window of 100 unacknowledged messages allows; the parent counts the acks.
@@ -323,6 +324,8 @@ url = "{plan.store_url}"
 [intake]
 {intake}
 [api]
+enabled = false
+[crediting]
 enabled = false
 """,
         work,

@@ -3,13 +3,17 @@
     broker ──► PahoGatewayClient ──► Intake (bounded queue → verify → commit batch) ──► acks ──► broker
                                         │                        │
                                   RegistryCache              RecordStore ◄── operator API (uvicorn thread)
+                                                                 │   ▲
+                         CreditingWorker (credit_queue → ledger) ┘   └ Forwarder (outbox → webhook, file)
 
 Shutdown order matters for "nothing accepted is lost and every ack leaves": unsubscribe (take no
 more messages), let intake finish and commit what is queued and hand over its acks, wait until
-the broker confirmed every ack, then disconnect, stop the API and close the store.
+the broker confirmed every ack, then disconnect, stop crediting and forwarding (their work waits
+in the database for the next start), stop the API and close the store.
 """
 
 import logging
+import random
 import socket
 import threading
 from collections.abc import Callable
@@ -18,11 +22,19 @@ from datetime import datetime
 
 import uvicorn
 
+from carbonlink.methodology import ParameterSet
 from gateway.adapters.mqtt_client import PahoGatewayClient
+from gateway.adapters.parameter_file import load_parameters
 from gateway.api.app import create_app
 from gateway.api.settings import ApiSettings
 from gateway.config import GatewayConfig
+from gateway.crediting.metrics import CreditingMetrics
+from gateway.crediting.service import Crediting, check_regions
+from gateway.crediting.sinks import build_sinks, read_signing_key, retry_policy
+from gateway.crediting.worker import CreditingWorker
 from gateway.enrolment_intake import EnrolmentRegistrar
+from gateway.forwarding.forwarder import Forwarder
+from gateway.forwarding.model import CreditSink
 from gateway.intake import Intake, utc_now
 from gateway.metrics import GatewayMetrics
 from gateway.registry_cache import RegistryCache
@@ -33,6 +45,10 @@ from gateway.verification import Verifier
 log = logging.getLogger("carbonlink.gateway")
 
 MQTT_CONNECT_WAIT_S = 10.0
+FORWARD_BATCH_MAX = 10
+"""Deliveries a forwarder takes from the outbox at a time."""
+FORWARD_IDLE_WAIT_S = 1.0
+"""How long the forwarder sleeps when nothing is due (a new issue does not wake it: at most this late)."""
 """How long start waits for the broker's first answer before going on (it keeps retrying)."""
 
 
@@ -54,6 +70,28 @@ class Gateway:
     ) -> None:
         self.config = config
         self.metrics = GatewayMetrics()
+        # Files first: a bad parameter or key file stops the start before anything is opened.
+        parameters = load_parameters(config.crediting.parameter_file) if config.crediting.enabled else None
+        if parameters is not None:
+            regions = [config.crediting.grid_region, *config.crediting.device_regions.values()]
+            check_regions(parameters, regions, clock().year)
+        key_file = config.forwarding.signing_key_file
+        sinks = build_sinks(config.forwarding, None if key_file is None else read_signing_key(key_file))
+        try:
+            self._build(config, store, clock, parameters, sinks)
+        except BaseException:
+            for sink in sinks.values():
+                sink.close()
+            raise
+
+    def _build(
+        self,
+        config: GatewayConfig,
+        store: RecordStore | None,
+        clock: Callable[[], datetime],
+        parameters: ParameterSet | None,
+        sinks: dict[str, CreditSink],
+    ) -> None:
         self.store = (
             store if store is not None else open_store(config.store.url, max_rejections=config.store.max_rejections)
         )
@@ -63,6 +101,9 @@ class Gateway:
             if config.authority_keys
             else None
         )
+        self.crediting_metrics = CreditingMetrics(self.metrics.registry)
+        self.crediting, self.crediting_worker = self._build_crediting(config, parameters, clock)
+        self.forwarder = self._build_forwarder(config, sinks, clock)
         self.mqtt = PahoGatewayClient(
             config.mqtt, self._submit, self.metrics, receive_maximum=config.intake.queue_max_messages
         )
@@ -78,11 +119,47 @@ class Gateway:
             store_retry_s=config.intake.store_retry_s,
             enrolment=enrolment,
             clock=clock,
+            on_committed=self.crediting_worker.wake if self.crediting_worker is not None else lambda: None,
         )
         self._api_server: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
         self.api_port: int | None = None
         self._stopped = threading.Event()
+
+    def _build_crediting(
+        self, config: GatewayConfig, parameters: ParameterSet | None, clock: Callable[[], datetime]
+    ) -> tuple[Crediting | None, CreditingWorker | None]:
+        settings = config.crediting
+        if parameters is None:
+            return None, None
+        crediting = Crediting(
+            self.store.ledger,
+            parameters,
+            grid_region=settings.grid_region,
+            device_regions=settings.device_regions,
+            sinks=config.forwarding.sinks,
+            clock=clock,
+            batch_max_records=settings.batch_max_records,
+            on_decided=self.crediting_metrics.decided,
+        )
+        return crediting, CreditingWorker(crediting, interval_s=settings.interval_s)
+
+    def _build_forwarder(
+        self, config: GatewayConfig, sinks: dict[str, CreditSink], clock: Callable[[], datetime]
+    ) -> Forwarder | None:
+        settings = config.forwarding
+        if not sinks:
+            return None
+        return Forwarder(
+            self.store.ledger.forwarding_queue(sinks),
+            sinks,
+            retry_policy(settings),
+            self.crediting_metrics,
+            clock=clock,
+            jitter=random.random,
+            batch_max=FORWARD_BATCH_MAX,
+            idle_wait_s=FORWARD_IDLE_WAIT_S,
+        )
 
     def _submit(self, topic: str, payload: bytes, settle: Callable[[], None]) -> bool:
         return self.intake.submit(topic, payload, settle)
@@ -92,6 +169,10 @@ class Gateway:
         return None if self.mqtt.connected else "not connected to the MQTT broker"
 
     def start(self) -> None:
+        if self.crediting_worker is not None:
+            self.crediting_worker.start()
+        if self.forwarder is not None:
+            self.forwarder.start()
         self.intake.start()
         self.mqtt.start(MQTT_CONNECT_WAIT_S)
         if self.config.api.enabled:
@@ -111,6 +192,7 @@ class Gateway:
             store=self.store,
             metrics=self.metrics,
             readiness=self.readiness,
+            crediting=self.crediting,
         )
         # Bind here, so a taken port fails start at once and port 0 gives a known port.
         family = socket.AF_INET6 if ":" in api.host else socket.AF_INET
@@ -143,6 +225,11 @@ class Gateway:
         drained = self.intake.stop(timeout_s)
         confirmed = self.mqtt.wait_acks_sent(timeout_s)
         self.mqtt.close()
+        # Their work waits in the database for the next start; a transaction cut short is rolled back.
+        if self.crediting_worker is not None and not self.crediting_worker.stop(timeout_s):
+            log.warning("gateway.crediting_still_running timeout_s=%s", timeout_s)
+        if self.forwarder is not None and not self.forwarder.stop(timeout_s):
+            log.warning("gateway.forwarding_still_running timeout_s=%s", timeout_s)
         if self._api_server is not None and self._api_thread is not None:
             self._api_server.should_exit = True
             self._api_thread.join(timeout_s)

@@ -25,6 +25,9 @@
 
     [plausibility]                            # optional thresholds (docs/plausibility.md)
 
+    [crediting]                               # optional: grid region, parameter file (gateway.crediting.settings)
+    [forwarding]                              # optional: webhook, export file, retries
+
 Environment overrides: ``CARBONLINK_GATEWAY__<SECTION>__<KEY>=value`` (for example
 ``CARBONLINK_GATEWAY__STORE__URL=postgresql://...``). Relative paths and ``sqlite:///`` URLs are
 taken relative to the config file.
@@ -40,11 +43,17 @@ from typing import Any
 from carbonlink.config_tables import read_tables, settings_from_table
 from carbonlink.errors import KeyFormatError
 from carbonlink.keys import PublicKey
+from gateway.crediting.settings import (
+    CreditingSettings,
+    ForwardingSettings,
+    crediting_from_table,
+    forwarding_from_table,
+)
 from gateway.errors import ConfigError
 from gateway.plausibility import PlausibilitySettings, plausibility_from_table
 
 ENV_PREFIX = "CARBONLINK_GATEWAY__"
-_SECTIONS = ("mqtt", "store", "intake", "api", "enrolment", "plausibility")
+_SECTIONS = ("mqtt", "store", "intake", "api", "enrolment", "plausibility", "crediting", "forwarding")
 MAX_PORT = 65535
 MAX_TOKEN_BYTES = 4096
 MIN_TOKEN_CHARS = 16
@@ -191,6 +200,8 @@ class GatewayConfig:
     api: ApiConfig
     authority_keys: tuple[PublicKey, ...]
     plausibility: PlausibilitySettings = field(default_factory=PlausibilitySettings)
+    crediting: CreditingSettings = field(default_factory=CreditingSettings)
+    forwarding: ForwardingSettings = field(default_factory=ForwardingSettings)
 
 
 def _check_range(label: str, value: int, low: int, high: int) -> None:
@@ -218,6 +229,8 @@ def parse_config(text: str, base_dir: Path, environ: Mapping[str, str]) -> Gatew
         api=_api_config(section(ApiTable, "api")),
         authority_keys=_authority_keys(section(EnrolmentTable, "enrolment")),
         plausibility=plausibility_from_table(table.get("plausibility", {})),
+        crediting=crediting_from_table(table.get("crediting", {}), base_dir),
+        forwarding=forwarding_from_table(table.get("forwarding", {}), base_dir),
     )
 
 

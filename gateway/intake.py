@@ -159,8 +159,11 @@ class Intake:
         store_retry_s: float,
         enrolment: EnrolmentHandler | None = None,
         clock: Clock = utc_now,
+        on_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self._store, self._verifier, self._registry = store, verifier, registry
+        self._on_committed = on_committed
+        """Called after each commit that accepted records (crediting's wake-up)."""
         self._acks, self._metrics, self._enrolment, self._clock = acks, metrics, enrolment, clock
         self._queue: queue.Queue[_Delivery] = queue.Queue(maxsize=queue_max_messages)
         self._batch_max, self._batch_wait_s, self._retry_s = batch_max_messages, batch_max_wait_s, store_retry_s
@@ -291,6 +294,8 @@ class Intake:
         self._store.commit(links, rejected, seen)
         self._metrics.time_stage(Stage.COMMIT, time.perf_counter() - started)
         self._metrics.batch_size.observe(len(judged))
+        if links:
+            self._on_committed()
 
     def _send_acks(self, judged: Sequence[_Judged]) -> None:
         for j in judged:

@@ -193,6 +193,10 @@ def test_a_read_token_reads_but_may_not_change_the_registry(gateway: Gateway) ->
         "/v1/devices",
         "/v1/devices/{device_id}/revoke",
         "/v1/devices/{device_id}/rotate-key",
+        "/v1/owners",
+        "/v1/vehicles/{vehicle_key}/binding",
+        "/v1/forwarding/{delivery_id}/retry",
+        "/v1/records/{record_hash}/exclusion",
     }
     for method, path in writes:
         response = gateway.http.request(method, concrete(path), headers=auth(READ_TOKEN), json={})

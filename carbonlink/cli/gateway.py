@@ -1,10 +1,11 @@
 """``carbonlink gateway``: run the gateway, and manage its device registry."""
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-HELP = "run the gateway (MQTT → verify → store → ack, operator API) and manage its devices"
+HELP = "run the gateway (MQTT → verify → store → ack → credit) and manage its devices, owners and ledger"
 
 RUN_DESCRIPTION = """\
 Subscribe to every vehicle's records over MQTT, verify each record (size, topic, envelope, key,
@@ -81,6 +82,89 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     rotate.add_argument("--device-id", required=True)
     rotate.add_argument("--public-key", required=True)
     rotate.set_defaults(run=_devices, verb="rotate-key")
+    _register_crediting(actions)
+
+
+CREDITS_DESCRIPTION = """\
+Crediting: the gateway turns each accepted trip into a credit in a hash-chained ledger
+(docs/methodology.md, docs/ledger.md). A credit is issued to an owner only once the vehicle is bound
+to that owner with their consent; until then it accrues.
+
+examples:
+  carbonlink gateway owners --config gateway.toml add --owner-id alice --name "Alice Example"
+  carbonlink gateway bind --config gateway.toml --vehicle vin:3f2a... --owner alice --consent-method app
+  carbonlink gateway exclude-charge --config gateway.toml --record-hash 9c1e... --reason "credited to the CPO"
+  carbonlink gateway credits --config gateway.toml --period 2026-11
+  carbonlink gateway export --config gateway.toml --out ledger.jsonl && carbonlink audit ledger.jsonl"""
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", type=Path, metavar="FILE", help="gateway.toml, for its [store] url")
+    where.add_argument("--store", metavar="URL", help="sqlite:///FILE or postgresql://USER@HOST:PORT/DB")
+
+
+def _page_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from err
+    if not 1 <= value <= 10_000:  # noqa: PLR2004 - the store's largest listing
+        raise argparse.ArgumentTypeError(f"must be from 1 to 10000, not {value}")
+    return value
+
+
+def _utc_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from err
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"give the time zone (e.g. 2026-11-24T08:00:00Z): {text!r}")
+    return moment.astimezone(UTC)
+
+
+def _register_crediting(actions: "argparse._SubParsersAction[Any]") -> None:
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(
+            name, help=help_text, description=CREDITS_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        _store_options(parser)
+        parser.set_defaults(run=_credits, verb=name)
+        return parser
+
+    export = action("export", "write the ledger, signed records and device keys as JSON lines for an audit")
+    export.add_argument("--out", required=True, type=Path, metavar="FILE", help="e.g. ledger.jsonl")
+    owners = action("owners", "add and list the owner accounts credits are issued to")
+    owner_verbs = owners.add_subparsers(title="owner actions", metavar="OWNER_ACTION", required=True)
+    add = owner_verbs.add_parser("add", help="add an owner account")
+    add.add_argument("--owner-id", required=True, help="3-64 of a-z, 0-9, '_' and '-'")
+    add.add_argument("--name", required=True)
+    add.set_defaults(owner_verb="add")
+    listing = owner_verbs.add_parser("list", help="list owner accounts")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(owner_verb="list")
+    bind = action("bind", "bind a vehicle to an owner with their consent; issues what it accrued")
+    bind.add_argument("--vehicle", required=True, help="vin:<hex VIN hash> or device:<device id>")
+    bind.add_argument("--owner", required=True, help="the owner id")
+    bind.add_argument("--consent-method", required=True, help="how consent was given: app, web, paper, ...")
+    bind.add_argument("--consented-at", type=_utc_time, help="when (ISO 8601 with zone; default now)")
+    bind.add_argument("--reference", default="", help="where the consent is kept (form id, ...)")
+    exclude = action("exclude-charge", "mark a charge as credited elsewhere (its energy is not credited here)")
+    exclude.add_argument("--record-hash", required=True, help="the charge record's hash (hex)")
+    exclude.add_argument("--reason", required=True, help="e.g. 'credited to the charge point operator'")
+    listing_credits = action("credits", "list credits")
+    listing_credits.add_argument("--device-id")
+    listing_credits.add_argument("--owner")
+    listing_credits.add_argument("--period", help="YYYY-MM")
+    listing_credits.add_argument("--limit", type=_page_size, default=100, help="1-10000 (default 100)")
+    listing_credits.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _credits(args: argparse.Namespace) -> int:
+    from carbonlink.cli.gateway_credits import run_credits_action  # noqa: PLC0415 - lazy by design
+
+    return run_credits_action(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "profile": "carbonlink.cli.profile",
     "agent": "carbonlink.cli.agent",
     "gateway": "carbonlink.cli.gateway",
+    "audit": "carbonlink.cli.audit",
 }
 """Subcommand name → module; each module is light and imports its app only when run."""
 

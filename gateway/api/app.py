@@ -24,9 +24,11 @@ from fastapi.responses import JSONResponse
 from carbonlink import __version__
 from gateway.api.context import ApiContext
 from gateway.api.params import ParameterError
-from gateway.api.routers import dashboard, devices, health, records, rejections
+from gateway.api.routers import credits as credit_routes
+from gateway.api.routers import dashboard, devices, exclusions, forwarding, health, ledger, owners, records, rejections
 from gateway.api.routers import metrics as metrics_routes
 from gateway.api.settings import ApiSettings
+from gateway.crediting.service import Crediting
 from gateway.errors import ConflictError, DeviceExistsError, GatewayError, StoreError, UnknownDeviceError
 from gateway.metrics import GatewayMetrics
 from gateway.registry import DeviceRegistry
@@ -100,13 +102,14 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(
+def create_app(  # noqa: PLR0913 - keyword-only: each part of the gateway the API serves
     settings: ApiSettings,
     *,
     store: RecordStore,
     metrics: GatewayMetrics,
     readiness: Callable[[], str | None] = _always_ready,
     clock: Callable[[], datetime] = _utc_now,
+    crediting: Crediting | None = None,
 ) -> FastAPI:
     """The operator API over ``store`` and ``metrics``; ``readiness`` returns None when intake is ready."""
     app = FastAPI(
@@ -124,8 +127,20 @@ def create_app(
         metrics=metrics,
         readiness=readiness,
         clock=clock,
+        crediting=crediting,
     )
-    for module in (health, devices, records, rejections, metrics_routes):
+    for module in (
+        health,
+        devices,
+        records,
+        exclusions,
+        rejections,
+        credit_routes,
+        owners,
+        ledger,
+        forwarding,
+        metrics_routes,
+    ):
         app.include_router(module.router)
     if settings.dashboard:
         app.include_router(dashboard.router)

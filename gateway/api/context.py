@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.api.settings import ApiSettings
+from gateway.crediting.service import Crediting
 from gateway.metrics import GatewayMetrics
 from gateway.registry import DeviceRegistry
 from gateway.store.record_store import RecordStore
@@ -28,6 +29,8 @@ class ApiContext:
     readiness: Callable[[], str | None]
     """None when intake is ready, else why not (e.g. "mqtt not connected")."""
     clock: Callable[[], datetime]
+    crediting: Crediting | None = None
+    """Binding owners issues credits through it; None when crediting is off (those routes answer 409)."""
 
 
 def api_context(request: Request) -> ApiContext:

@@ -123,8 +123,138 @@ _INITIAL_SCHEMA = (
     "CREATE INDEX rejections_by_reason ON rejections (reason, id)",
 )
 
+# Crediting (docs/ledger.md). Every accepted record gets one crediting decision, in the order the
+# chains were committed (ledger entries, batches: see the module docstring of gateway.store.sql_ledger);
+# a charge's decision carries its vehicle key, period and energies, so the trips after it
+# find the charges of their vehicle without decoding records again.
+_CREDITING_SCHEMA = (
+    # Intake's transactional outbox towards crediting: a row per accepted record, written in the
+    # commit that accepts it. Each device's records are queued in sequence, one batch after the other
+    # (on PostgreSQL two gateways' batches may interleave their ids, but never a device's order).
+    """
+    CREATE TABLE credit_queue (
+        id {id_pk},
+        record_hash {bytes} NOT NULL UNIQUE REFERENCES records (record_hash)
+    )""",
+    # A database from before crediting: its accepted records are credited too, oldest first.
+    """
+    INSERT INTO credit_queue (record_hash)
+    SELECT record_hash FROM records WHERE refused_for IS NULL ORDER BY received_at, device_id, sequence""",
+    """
+    CREATE TABLE crediting_decisions (
+        record_hash {bytes} PRIMARY KEY REFERENCES records (record_hash),
+        record_type TEXT NOT NULL,
+        vehicle_key TEXT NOT NULL,
+        period TEXT NOT NULL,
+        end_at BIGINT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        decided_at BIGINT NOT NULL,
+        energy_in_wh DOUBLE PRECISION,
+        grid_energy_wh DOUBLE PRECISION
+    )""",
+    "CREATE INDEX decisions_by_vehicle ON crediting_decisions (vehicle_key, record_type, period, end_at)",
+    "CREATE INDEX decisions_by_outcome ON crediting_decisions (outcome, decided_at)",
+    # One row: the newest entry and batch. Every ledger write updates it first, which serialises
+    # ledger writers of several gateways (PostgreSQL row lock; SQLite's one writer anyway).
+    """
+    CREATE TABLE ledger_head (
+        id BIGINT PRIMARY KEY CHECK (id = 1),
+        last_seq BIGINT NOT NULL,
+        last_batch_no BIGINT NOT NULL
+    )""",
+    "INSERT INTO ledger_head (id, last_seq, last_batch_no) VALUES (1, 0, 0)",
+    """
+    CREATE TABLE ledger_batches (
+        batch_no BIGINT PRIMARY KEY,
+        first_seq BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        merkle_root {bytes} NOT NULL,
+        previous_root {bytes} NOT NULL,
+        sealed_at BIGINT NOT NULL
+    )""",
+    """
+    CREATE TABLE ledger_entries (
+        seq BIGINT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('credit', 'binding', 'issue')),
+        recorded_at BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        previous_hash {bytes} NOT NULL,
+        entry_hash {bytes} NOT NULL UNIQUE,
+        batch_no BIGINT REFERENCES ledger_batches (batch_no)
+    )""",
+    """
+    CREATE TABLE owners (
+        owner_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    )""",
+    # The vehicle's current binding; its history is in the ledger's binding entries.
+    """
+    CREATE TABLE vehicle_bindings (
+        vehicle_key TEXT PRIMARY KEY,
+        owner_id TEXT NOT NULL REFERENCES owners (owner_id),
+        consented_at BIGINT NOT NULL,
+        consent_method TEXT NOT NULL,
+        consent_reference TEXT NOT NULL,
+        binding_seq BIGINT NOT NULL REFERENCES ledger_entries (seq)
+    )""",
+    # One credit per credited trip. The overlap check (no kilometre twice) reads a vehicle's credits by
+    # their odometer interval; the ledger entry is the credit's authoritative form.
+    """
+    CREATE TABLE credits (
+        credit_id TEXT PRIMARY KEY,
+        record_hash {bytes} NOT NULL UNIQUE REFERENCES records (record_hash),
+        device_id TEXT NOT NULL,
+        vehicle_key TEXT NOT NULL,
+        odometer_start_m DOUBLE PRECISION NOT NULL,
+        odometer_end_m DOUBLE PRECISION NOT NULL,
+        period TEXT NOT NULL,
+        end_at BIGINT NOT NULL,
+        reduction_co2e_g DOUBLE PRECISION NOT NULL,
+        entry_seq BIGINT NOT NULL REFERENCES ledger_entries (seq),
+        owner_id TEXT REFERENCES owners (owner_id),
+        issue_seq BIGINT REFERENCES ledger_entries (seq),
+        issued_at BIGINT
+    )""",
+    "CREATE INDEX credits_by_vehicle_odometer ON credits (vehicle_key, odometer_end_m)",
+    "CREATE INDEX credits_by_device ON credits (device_id, entry_seq)",
+    "CREATE INDEX credits_by_owner ON credits (owner_id, entry_seq)",
+    "CREATE INDEX credits_by_period ON credits (period, entry_seq)",
+    # Charge records whose energy was credited elsewhere (e.g. to the charge point operator).
+    """
+    CREATE TABLE charge_exclusions (
+        record_hash {bytes} PRIMARY KEY REFERENCES records (record_hash),
+        reason TEXT NOT NULL,
+        marked_at BIGINT NOT NULL
+    )""",
+    # The transactional outbox: written in the transaction that issues the credit.
+    """
+    CREATE TABLE forwarding (
+        id {id_pk},
+        sink TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        credit_id TEXT NOT NULL REFERENCES credits (credit_id),
+        payload {bytes} NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        next_attempt_at BIGINT,
+        last_attempt_at BIGINT,
+        last_error TEXT NOT NULL,
+        delivered_at BIGINT,
+        UNIQUE (sink, idempotency_key)
+    )""",
+    "CREATE INDEX forwarding_due ON forwarding (state, next_attempt_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, device keys, records, chain heads, rejections", _INITIAL_SCHEMA),
+    Migration(
+        2,
+        "crediting: decisions, ledger entries and batches, owners, credits, exclusions, forwarding",
+        _CREDITING_SCHEMA,
+    ),
 )
 """Every schema version, oldest first, numbered 1, 2, 3, ... without gaps."""
 

@@ -12,7 +12,7 @@ or conflicting records cannot both commit — the loser's :meth:`RecordStore.com
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from carbonlink.keys import PublicKey
 from carbonlink.reasons import RejectionReason
@@ -28,6 +28,9 @@ from gateway.model import (
     StoredRecord,
     StoredRejection,
 )
+
+if TYPE_CHECKING:
+    from gateway.store.sql_ledger import SqlLedger
 
 
 class RecordStore(Protocol):
@@ -119,6 +122,11 @@ class RecordStore(Protocol):
     def rejections(self, query: RejectionQuery) -> list[StoredRejection]: ...
 
     def rejection(self, rejection_id: int) -> StoredRejection | None: ...
+
+    @property
+    def ledger(self) -> "SqlLedger":
+        """Crediting's tables on the same database (ledger, credits, owners, exclusions, forwarding)."""
+        ...
 
     def check(self) -> None:
         """Raise :class:`StoreError` unless the database answers (for ``/readyz``)."""

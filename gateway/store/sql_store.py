@@ -17,7 +17,7 @@ Listing limits are clamped to :data:`MAX_LIST_LIMIT`; the API validates its own,
 import contextlib
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 from carbonlink.keys import PublicKey
@@ -39,6 +39,7 @@ from gateway.model import (
 from gateway.store import rows as convert
 from gateway.store.dialects import Connection, Dialect, Params, Row, to_micros
 from gateway.store.migrations import migrate
+from gateway.store.sql_ledger import SqlLedger
 
 MAX_LIST_LIMIT = 10_000
 """Most rows one listing returns. Well above the API's page (it asks for one more than a page,
@@ -76,6 +77,8 @@ _UPSERT_HEAD = """
         sequence = excluded.sequence, record_hash = excluded.record_hash, record_id = excluded.record_id,
         end_at = excluded.end_at, odometer_end_m = excluded.odometer_end_m
     WHERE excluded.sequence > chain_heads.sequence"""
+# Device then sequence within a batch; crediting takes them by id (see migrations).
+_QUEUE_FOR_CREDITING = "INSERT INTO credit_queue (record_hash) VALUES (?)"
 _INSERT_REJECTION = """
     INSERT INTO rejections (received_at, topic, device_id, record_hash, record_id, sequence, reason, detail,
                             payload, payload_size)
@@ -111,6 +114,7 @@ class SqlRecordStore:
         self._lock = threading.Lock()
         self._connections: dict[threading.Thread, Connection] = {}
         self._closed = threading.Event()
+        self._ledger = SqlLedger(self)
 
     @property
     def url(self) -> str:
@@ -145,6 +149,20 @@ class SqlRecordStore:
         if closed:
             raise StoreError(f"{self.url}: the store is closed")
         return fresh
+
+    @property
+    def ledger(self) -> SqlLedger:
+        """The crediting tables: ledger, credits, owners, exclusions, forwarding outbox."""
+        return self._ledger
+
+    @property
+    def for_update(self) -> str:
+        """This database's suffix that locks the rows a SELECT reads (see ``Dialect.for_update``)."""
+        return self._dialect.for_update
+
+    def transaction(self, doing: str, *, write: bool) -> AbstractContextManager[Connection]:
+        """One transaction on this thread's connection; driver errors become :class:`StoreError`."""
+        return self._transaction(doing, write=write)
 
     @contextmanager
     def _transaction(self, doing: str, *, write: bool) -> Iterator[Connection]:
@@ -310,6 +328,9 @@ class SqlRecordStore:
             if records:
                 connection.execute_many(_INSERT_RECORD, [convert.record_row(a) for a in records])
                 connection.execute_many(_UPSERT_HEAD, [convert.head_row(heads[d]) for d in sorted(heads)])
+                creditable = [(a.record_hash,) for a in records if a.refused_for is None]
+                if creditable:
+                    connection.execute_many(_QUEUE_FOR_CREDITING, creditable)
             if rejected:
                 connection.execute_many(_INSERT_REJECTION, [convert.rejection_row(r) for r in rejected])
                 connection.execute(_PRUNE_REJECTIONS, (self._max_rejections,))
