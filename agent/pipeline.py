@@ -17,6 +17,7 @@ import can
 
 from agent.decoding import DecodeStats, FrameDecoder
 from agent.errors import OutboxError
+from agent.readings import Reading
 from agent.sealing import BusQuality, Sealer
 from agent.segmentation import Segment, Segmenter
 from carbonlink.records import Record
@@ -63,6 +64,7 @@ class Pipeline:
         *,
         on_sealed: Callable[[Record], None] | None = None,
         on_seal_failed: Callable[[SealFailure], None] | None = None,
+        on_reading: Callable[[Reading], None] | None = None,
         keep_sealed: bool = False,
     ) -> None:
         self._decoder = decoder
@@ -70,6 +72,8 @@ class Pipeline:
         self._sealer = sealer
         self._on_sealed = on_sealed
         self._on_seal_failed = on_seal_failed
+        self._on_reading = on_reading
+        """Sees every decoded reading before segmentation (the replay's plots); None on a vehicle."""
         self._keep_sealed = keep_sealed
         """Keep every sealed record in the report (tests, replays); a long-running agent does not."""
         self.report = PipelineReport()
@@ -82,6 +86,8 @@ class Pipeline:
         if reading is None:
             return
         self.report.readings += 1
+        if self._on_reading is not None:
+            self._on_reading(reading)
         closed = self._segmenter.feed(reading)
         if closed:
             self._seal_all(closed)

@@ -3,10 +3,10 @@
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from agent.integration import Totals
-from agent.outbox import Outbox
+from agent.outbox import ChainHead
 from agent.segmentation import Segment, SegmentKind
 from carbonlink.chain import GENESIS_PREVIOUS_HASH
 from carbonlink.envelope import sign
@@ -172,11 +172,24 @@ def build_record(  # noqa: PLR0913 - every input is a value, named
     )
 
 
+class SealedStore(Protocol):
+    """Where sealed records go: the part of :class:`agent.outbox.Outbox` that sealing needs.
+
+    A replay keeps its records in memory instead (``agent.replay.sealed``).
+    """
+
+    def chain_head(self) -> ChainHead | None:
+        """The last record ever sealed here, or None for a new device."""
+
+    def append(self, signed: bytes, sequence: int, record_id: str) -> None:
+        """Store a new record and make it the chain head; raises OutboxError when it cannot."""
+
+
 class Sealer:
     """Seals segments with the device key and appends them to the outbox, in chain order."""
 
     def __init__(
-        self, key: DeviceKey, outbox: Outbox, provenance: Provenance, *, battery_capacity_wh: float | None = None
+        self, key: DeviceKey, outbox: SealedStore, provenance: Provenance, *, battery_capacity_wh: float | None = None
     ) -> None:
         self._key = key
         self._outbox = outbox

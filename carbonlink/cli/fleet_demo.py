@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
+from carbonlink.cli.broker_url import broker_address
 from carbonlink.cli.demo_progress import FleetProgress, LineProgress, LiveProgress, ProgressView, VehicleProgress
 from carbonlink.cli.demo_report import render_table, vehicle_result
 from carbonlink.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from simulator.fleet import VehicleOutcome, VehiclePlan
 
 CLASSES = ("compact", "suv", "van", "bus")
-MQTT_PORT = 1883
 OWNER_ID = "demo-owner"
 CREDITING_TIMEOUT_S = 60.0
 _PROGRESS_EVERY_S = 2.0
@@ -101,14 +100,7 @@ def _run_directory(data_dir: Path) -> Path:
 
 
 def _broker_address(url: str) -> BrokerEndpoint:
-    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    try:
-        port = parts.port or MQTT_PORT
-    except ValueError as err:
-        raise CliError(f"--broker must be mqtt://HOST:PORT, not {url!r}: {err}", EXIT_USAGE) from err
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise CliError(f"--broker must be mqtt://HOST:PORT, not {url!r}", EXIT_USAGE)
-    return BrokerEndpoint(parts.hostname, port)
+    return BrokerEndpoint(*broker_address(url, "--broker"))
 
 
 def _start_broker(external: BrokerEndpoint | None) -> "tuple[EmbeddedBroker | None, BrokerEndpoint]":

@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, str] = {
     "keys": "carbonlink.cli.keys",
     "inspect": "carbonlink.cli.inspect",
     "sim": "carbonlink.cli.sim",
+    "replay": "carbonlink.cli.replay",
     "demo": "carbonlink.cli.demo",
     "profile": "carbonlink.cli.profile",
     "agent": "carbonlink.cli.agent",

@@ -1,0 +1,1 @@
+"""Replay of recorded CAN logs through the agent's own pipeline (carbonlink replay)."""
