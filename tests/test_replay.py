@@ -17,7 +17,7 @@ from pathlib import Path
 import can
 import pytest
 
-from agent.replay.run import ReplayOptions, replay
+from agent.replay.run import ReplayOptions, ReplayProgress, replay
 from carbonlink.keys import DeviceKey, render_key_file
 from carbonlink.records import ChargeRecord, Record, TripRecord
 from simulator.app import DriveOptions, run_drive
@@ -252,3 +252,15 @@ def test_a_day_split_over_logs_of_two_formats_replays_as_one(day: LoggedDay, tmp
         for figure, value in _figures(want).items():
             if isinstance(value, float):
                 assert _figures(got)[figure] == pytest.approx(value, rel=1e-6), figure
+
+
+def test_progress_follows_the_bytes_read_to_the_end_of_the_log(day: LoggedDay) -> None:
+    """What the progress bar shows: bytes of the log read, rising to its size; frames read with them."""
+    seen: list[ReplayProgress] = []
+    replay(ReplayOptions(logs=(day.log,)), on_progress=seen.append)
+    size = day.log.stat().st_size
+    assert {progress.bytes_total for progress in seen} == {size}
+    assert [progress.bytes_done for progress in seen] == sorted(progress.bytes_done for progress in seen)
+    assert any(0 < progress.bytes_done < size for progress in seen)
+    assert seen[-1].bytes_done == size
+    assert seen[-1].frames_read > seen[0].frames_read

@@ -59,6 +59,9 @@ class ReplayProgress:
     frames_used: int
     records: int
     elapsed_s: float
+    bytes_done: int
+    """How far into the logs on disk (compressed bytes for gzip), of ``bytes_total``."""
+    bytes_total: int
 
 
 @dataclass(slots=True, kw_only=True)
@@ -126,6 +129,8 @@ def replay(
                     frames_used=pipeline.decoder_stats().frames_used,
                     records=pipeline.report.records_sealed,
                     elapsed_s=time.monotonic() - started,
+                    bytes_done=sum(report.position_bytes for report in reports),
+                    bytes_total=sum(report.size_bytes for report in reports),
                 )
             )
 

@@ -155,15 +155,25 @@ def _progress_display(logs: tuple[Path, ...]) -> "Iterator[Callable[[ReplayProgr
         yield _progress_lines()
         return
     from rich.console import Console  # noqa: PLC0415 - only on a terminal
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn  # noqa: PLC0415
 
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True)
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
     ) as progress:
-        task = progress.add_task(f"replaying {len(logs)} log(s)")
+        # The bar follows the bytes read from disk (of gzip logs: their compressed bytes).
+        task = progress.add_task(f"replaying {len(logs)} log(s)", total=None)
 
         def show(now: "ReplayProgress") -> None:
-            progress.update(task, description=_progress_text(now))
+            progress.update(
+                task,
+                completed=now.bytes_done,
+                total=now.bytes_total or None,
+                description=_progress_text(now),
+            )
 
         yield show
 

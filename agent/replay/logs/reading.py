@@ -77,6 +77,7 @@ def _kept_frames(
 ) -> Iterator[can.Message]:
     source = open_source(path)
     report.compressed = source.compressed
+    report.size_bytes = source.size()
     last_s = -math.inf
     try:
         if source.is_empty():
@@ -93,7 +94,9 @@ def _kept_frames(
             last_s = report.last_at_s = timestamp
             report.frames_kept += 1
             yield frame
+        report.position_bytes = report.size_bytes  # to its end (python-can's readers say nothing before)
     except DAMAGE_ERRORS as err:
         report.error = source.damage(err)
+        report.position_bytes = report.size_bytes  # as far as it can be read
     finally:
         source.close()

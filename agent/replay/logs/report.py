@@ -41,6 +41,11 @@ class LogReport:
     """Time of the last kept frame."""
     error: str | None = None
     """Why the file ended early or could not be read on (cut short, damaged); frames before it were delivered."""
+    size_bytes: int = 0
+    """The file's size on disk (compressed, for gzip), when it was opened: the progress bar's total."""
+    position_bytes: int = 0
+    """How far into the file on disk the read got: the text formats (TRC too) move it per block; BLF
+    and MF4, which python-can reads itself, jump from 0 to ``size_bytes`` at their end."""
 
     def count_bad(self, kind: str) -> None:
         """One more unreadable line of ``kind``."""

@@ -8,6 +8,7 @@ crosses blocks; a longer "line" (binary junk without line ends) is read past and
 
 import gzip
 import io
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,24 @@ class LogSource:
     compressed: bool
     bytes_read: int = 0
     """Bytes read so far from ``stream`` by ``line_blocks``."""
+    raw: io.BufferedReader | None = None
+    """The file on disk under the gzip stream (None: ``stream`` is the file): where progress is measured."""
+
+    def size(self) -> int:
+        """The file's size on disk (0 for a pipe)."""
+        file = self.raw or self.stream
+        try:
+            return max(os.fstat(file.fileno()).st_size, 0)
+        except (OSError, ValueError):
+            return 0
+
+    def position(self) -> int:
+        """How far into the file on disk reading got (gzip: its compressed bytes, read ahead by a buffer)."""
+        file = self.raw or self.stream
+        try:
+            return file.tell()
+        except (OSError, ValueError):
+            return 0
 
     def close(self) -> None:
         self.stream.close()
@@ -67,7 +86,7 @@ def open_source(path: Path) -> LogSource:
     if not compressed:
         return LogSource(path, raw, compressed=False)
     # GzipFile does not own a file object it is given: close() must close both.
-    return LogSource(path, _OwningGzipFile(raw), compressed=True)
+    return LogSource(path, _OwningGzipFile(raw), compressed=True, raw=raw)
 
 
 class _OwningGzipFile(gzip.GzipFile):
@@ -103,6 +122,7 @@ def line_blocks(source: LogSource, report: LogReport) -> Iterator[list[bytes]]:
         if not block:
             break
         source.bytes_read += len(block)
+        report.position_bytes = source.position()
         if skipping:
             end = block.find(b"\n")
             if end < 0:
