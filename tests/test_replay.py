@@ -20,6 +20,7 @@ import pytest
 from agent.replay.run import ReplayOptions, ReplayProgress, replay
 from carbonlink.keys import DeviceKey, render_key_file
 from carbonlink.records import ChargeRecord, Record, TripRecord
+from carbonlink.vin import vin_hash
 from simulator.app import DriveOptions, run_drive
 from simulator.truth import TruthEntry
 
@@ -264,3 +265,26 @@ def test_progress_follows_the_bytes_read_to_the_end_of_the_log(day: LoggedDay) -
     assert any(0 < progress.bytes_done < size for progress in seen)
     assert seen[-1].bytes_done == size
     assert seen[-1].frames_read > seen[0].frames_read
+
+
+def test_the_vehicle_config_sets_up_the_replay_and_profile_still_overrides_it(
+    day: LoggedDay, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--config: the agent's own thresholds and VIN apply (here: no trip is long enough); --profile wins."""
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[device]\nkey_file = "car.key"\nprofile = "no_such_profile"\nvin = "WVWZZZ1KZ8W000001"\n'
+        '[source]\ninterface = "socketcan"\nchannel = "can0"\n[outbox]\npath = "outbox.json"\n'
+        "[segmentation]\nmin_trip_duration_s = 1e9\nmin_trip_distance_m = 1e9\n"
+    )
+    wrong = run_cli(capsys, "replay", str(day.log), "--config", str(config))
+    assert wrong.code == 2
+    assert "no_such_profile" in wrong.err
+    out = tmp_path / "tuned.json"
+    tuned = run_cli(
+        capsys, "replay", str(day.log), "--config", str(config), "--profile", "reference_ev", "--json", str(out)
+    )
+    assert tuned.code == 0, tuned.err
+    records = json.loads(out.read_text())["records"]
+    assert [record["type"] for record in records] == ["charge"]
+    assert records[0]["vin_hash"] == vin_hash("WVWZZZ1KZ8W000001").hex()

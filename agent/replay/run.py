@@ -4,13 +4,12 @@
              (FrameDecoder → Segmenter → Sealer, exactly the agent's) ──► SealedRecords (memory)
 
 Nothing here decodes, segments or integrates by itself: the pipeline is the agent's, so a replay
-shows what the agent would have produced from the same frames. A stop request ends the replay at
-the next frame with what was sealed so far (``interrupted``); the segment still open is left out,
-as the agent leaves it open when it stops reading a log.
+shows what the agent would have produced from the same frames. Ctrl-C (KeyboardInterrupt) ends the
+replay with what was sealed so far (``interrupted``); the segment still open is left out, as the
+agent leaves it open when it stops reading a log.
 """
 
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from carbonlink.keys import DeviceKey
 from carbonlink.records import Record
 
 PROGRESS_EVERY_FRAMES = 20_000
-"""Frames the profile needs between progress reports and stop checks."""
+"""Frames the profile needs between progress reports."""
 REPLAY_DEVICE_ID = "replay"
 """The device id of the throw-away key that seals a replay nobody asked to sign."""
 
@@ -85,7 +84,6 @@ class ReplayResult:
 def replay(
     options: ReplayOptions,
     *,
-    stop: threading.Event | None = None,
     on_progress: Callable[[ReplayProgress], None] | None = None,
     on_reading: Callable[[Reading], None] | None = None,
     outbox: SealedStore | None = None,
@@ -140,9 +138,6 @@ def replay(
                 pipeline.feed(frame)
             if count % PROGRESS_EVERY_FRAMES == 0:
                 progress()
-                if stop is not None and stop.is_set():
-                    interrupted = True
-                    break
     except KeyboardInterrupt:
         # Ctrl-C: the frames so far are a valid partial replay, which the caller still reports.
         interrupted = True

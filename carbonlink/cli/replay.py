@@ -23,6 +23,7 @@ examples:
   carbonlink replay day.log
   carbonlink replay morning.asc.gz evening.asc --profile tesla_model3 --json day.json --report day.html
   carbonlink replay bus.blf --channel 1 --sign car.key --signed-dir signed/
+  carbonlink replay day.log --config agent.toml --json tuned.json   (the vehicle's own settings)
   carbonlink replay diff old.json new.json"""
 
 
@@ -33,8 +34,15 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     parser.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="CAN log files of one vehicle")
     parser.add_argument(
         "--profile",
-        default="reference_ev",
-        help="vehicle profile: a shipped id (carbonlink profile list) or a .toml file (default reference_ev)",
+        help="vehicle profile: a shipped id (carbonlink profile list) or a .toml file "
+        "(default: the --config's, else reference_ev)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="agent.toml",
+        help="take the vehicle's agent settings from its config: profile, VIN, battery capacity, "
+        "[segmentation] thresholds (its source, outbox and MQTT are not used)",
     )
     parser.add_argument(
         "--channel",

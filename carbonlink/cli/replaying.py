@@ -1,7 +1,9 @@
 """Running ``carbonlink replay``: the replay under a progress display, then its table and output files."""
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -133,11 +135,33 @@ def _options(args: argparse.Namespace) -> "ReplayOptions":
         key = load_device_key(args.sign)
         if args.signed_dir.exists() and not args.signed_dir.is_dir():
             raise CliError(f"--signed-dir {args.signed_dir} exists and is not a directory")
-    return ReplayOptions(
+    options = ReplayOptions(
         logs=logs_in_order(args.logs),
-        profile=args.profile,
         channels=None if not args.channel else frozenset(args.channel),
         key=key,
+    )
+    if args.config is not None:
+        options = _with_agent_config(options, args.config)
+    if args.profile is not None:
+        options = dataclasses.replace(options, profile=args.profile)
+    return options
+
+
+def _with_agent_config(options: "ReplayOptions", path: Path) -> "ReplayOptions":
+    """The replay set up as the vehicle's agent is: its profile, VIN, battery capacity and thresholds."""
+    from agent.config import load_config  # noqa: PLC0415 - the agent loads only when it runs
+    from agent.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        config = load_config(path, os.environ)
+    except ConfigError as err:
+        raise CliError(str(err)) from err
+    return dataclasses.replace(
+        options,
+        profile=config.profile,
+        segmentation=config.segmentation,
+        battery_capacity_wh=config.battery_capacity_wh,
+        vin_hash=config.vin_hash,
     )
 
 
