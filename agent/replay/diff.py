@@ -13,6 +13,7 @@ from pathlib import Path
 
 from agent.errors import AgentError
 from agent.replay.output import REPLAY_FORMAT
+from carbonlink.text_table import aligned_rows
 
 FIGURES = ("distance_m", "energy_out_wh", "energy_regen_wh", "energy_in_wh", "wh_per_km", "soc_end_pct")
 """The figures compared, in the order shown."""
@@ -112,13 +113,7 @@ _HEADER = ("TYPE", "START", "A", "B", "Δ KM", "Δ KWH OUT", "Δ KWH REGEN", "Δ
 def render_diff(pairs: Sequence[Pair], tolerance_pct: float) -> list[str]:
     """The table of pairs (only those that differ, unless none do) and a closing summary line."""
     differing = [pair for pair in pairs if pair.differs(tolerance_pct)]
-    rows = [_HEADER] + [_row(pair) for pair in differing]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_HEADER))]
-    lines = (
-        ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-        if differing
-        else []
-    )
+    lines = aligned_rows(_HEADER, [_row(pair) for pair in differing]) if differing else []
     only_a = sum(1 for pair in pairs if pair.b is None)
     only_b = sum(1 for pair in pairs if pair.a is None)
     lines.append(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from agent.replay.run import ReplayResult
 from carbonlink.chain import record_hash
 from carbonlink.records import ChargeRecord, Record, TripRecord
+from carbonlink.text_table import aligned_rows
 from carbonlink.wire import record_to_json
 
 REPLAY_FORMAT = "carbonlink-replay/1"
@@ -29,6 +30,11 @@ def record_json(record: Record, signed: bytes) -> dict[str, object]:
     else:
         body["distance_m"] = 0.0
     return body
+
+
+def records_json(result: ReplayResult) -> list[dict[str, object]]:
+    """Every record of the replay for the JSON output and the HTML report, in the order sealed."""
+    return [record_json(record, signed) for record, signed in zip(result.records, result.signed, strict=True)]
 
 
 def wh_per_km(record: TripRecord) -> float | None:
@@ -78,7 +84,7 @@ def replay_json(result: ReplayResult) -> dict[str, object]:
         "interrupted": result.interrupted,
         "elapsed_s": round(result.elapsed_s, 3),
         "signed_by": None if result.signed_with is None else result.signed_with.device_id,
-        "records": [record_json(record, signed) for record, signed in zip(result.records, result.signed, strict=True)],
+        "records": records_json(result),
         "decode": decode_report(result),
     }
 
@@ -88,9 +94,7 @@ _COLUMNS = ("#", "TYPE", "START", "END", "KM", "KWH OUT", "KWH REGEN", "KWH IN",
 
 def render_table(records: Sequence[Record]) -> list[str]:
     """One row per trip or charge session, aligned, in the order sealed."""
-    rows = [_COLUMNS] + [_row(index, record) for index, record in enumerate(records, 1)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return aligned_rows(_COLUMNS, [_row(index, record) for index, record in enumerate(records, 1)])
 
 
 def _row(index: int, record: Record) -> tuple[str, ...]:

@@ -1,8 +1,10 @@
-"""The demo's misbehaving vehicle: send one message on a vehicle's records topic and read the gateway's ack."""
+"""The demo's misbehaving vehicle (``--faults``): records sent again, tampered or as they were."""
 
 import hashlib
 import queue
 import secrets
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -10,6 +12,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from carbonlink.acks import decode_ack
 from carbonlink.errors import CarbonlinkError
 from carbonlink.topics import acks_topic, records_topic
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
 
 ACK_TIMEOUT_S = 15.0
 
@@ -49,3 +54,32 @@ def send_and_wait_ack(host: str, port: int, device_id: str, payload: bytes) -> s
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def tamper_and_replay(
+    gateway: "Gateway", device_ids: Sequence[str], host: str, port: int, out: Callable[[str], None]
+) -> dict[str, int]:
+    """Misbehave as the first two vehicles; the duplicates the gateway acknowledged, by device.
+
+    As the first, send its first record with a changed byte (the last of its signature); as the
+    second, send its first record again as it was.
+    """
+    from gateway.model import RecordQuery  # noqa: PLC0415 - the gateway loads only when the demo runs
+
+    duplicates: dict[str, int] = {}
+    for index, device_id in enumerate(device_ids[:2]):
+        records = gateway.store.records(RecordQuery(device_id=device_id, limit=1))
+        if not records:
+            continue
+        signed = records[0].signed
+        if index == 0:
+            tampered = signed[:-1] + bytes([signed[-1] ^ 0x01])
+            out(
+                f"  {device_id}: sent a tampered copy of a record: {send_and_wait_ack(host, port, device_id, tampered)}"
+            )
+        else:
+            outcome = send_and_wait_ack(host, port, device_id, signed)
+            out(f"  {device_id}: replayed an old record: {outcome}")
+            if outcome.startswith("duplicate"):
+                duplicates[device_id] = 1
+    return duplicates

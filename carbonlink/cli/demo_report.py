@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from carbonlink.credit_entries import CreditEntry
+from carbonlink.text_table import aligned_rows
 from carbonlink.wire import parse_time
 
 if TYPE_CHECKING:
@@ -157,9 +158,7 @@ def render_table(results: list[VehicleResult]) -> list[str]:
         f"{sum(r.credited_kg for r in results):.3f}",
         "ok" if all(r.passed for r in results) else "FAILED",
     )
-    table = [header, *rows, total]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines = aligned_rows(header, [*rows, total])
     for result in results:
         lines.extend(f"  {result.device_id}: {problem}" for problem in result.problems)
     return lines

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from carbonlink.cli.broker_url import broker_address
+from carbonlink.cli.demo_mqtt import tamper_and_replay
 from carbonlink.cli.demo_progress import FleetProgress, LineProgress, LiveProgress, ProgressView, VehicleProgress
 from carbonlink.cli.demo_report import render_table, vehicle_result
 from carbonlink.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
@@ -236,7 +237,11 @@ def _drive_fleet(
                 outcomes[plan.device_id] = future.result()
             except Exception as err:  # noqa: BLE001 - a vehicle's failure is a row of the table, not a traceback
                 out(f"  {plan.device_id}: the vehicle failed: {err}")
-    duplicates = _tamper_and_replay(gateway, plans, endpoint, out) if options.faults else {}
+    duplicates = (
+        tamper_and_replay(gateway, [plan.device_id for plan in plans], endpoint.host, endpoint.port, out)
+        if options.faults
+        else {}
+    )
     _wait_credited(gateway)
     results = [
         vehicle_result(
@@ -296,31 +301,6 @@ def _wait_credited(gateway: "Gateway") -> None:
     deadline = time.monotonic() + CREDITING_TIMEOUT_S
     while gateway.store.ledger.has_queued() and time.monotonic() < deadline:
         time.sleep(0.1)
-
-
-def _tamper_and_replay(
-    gateway: "Gateway", plans: "list[VehiclePlan]", endpoint: BrokerEndpoint, out: Callable[[str], None]
-) -> dict[str, int]:
-    """Send one record with a changed byte and one again as it was; the duplicates acknowledged, by device."""
-    from carbonlink.cli.demo_mqtt import send_and_wait_ack  # noqa: PLC0415 - lazy by design
-    from gateway.model import RecordQuery  # noqa: PLC0415
-
-    duplicates: dict[str, int] = {}
-    for index, plan in enumerate(plans[:2]):
-        records = gateway.store.records(RecordQuery(device_id=plan.device_id, limit=1))
-        if not records:
-            continue
-        signed = records[0].signed
-        if index == 0:
-            tampered = signed[:-1] + bytes([signed[-1] ^ 0x01])
-            outcome = send_and_wait_ack(endpoint.host, endpoint.port, plan.device_id, tampered)
-            out(f"  {plan.device_id}: sent a tampered copy of a record: {outcome}")
-        else:
-            outcome = send_and_wait_ack(endpoint.host, endpoint.port, plan.device_id, signed)
-            out(f"  {plan.device_id}: replayed an old record: {outcome}")
-            if outcome.startswith("duplicate"):
-                duplicates[plan.device_id] = 1
-    return duplicates
 
 
 def _export_and_audit(gateway: "Gateway", run_dir: Path) -> tuple[bool, str]:

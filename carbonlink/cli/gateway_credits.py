@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from carbonlink.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
+from carbonlink.text_table import aligned_rows
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
@@ -203,9 +204,8 @@ def _credit_json(credit: "Credit") -> dict[str, object]:
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for line in aligned_rows(header, rows):
+        print(line)
     if not rows:
         print("(none)")
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from carbonlink.cli.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
+from carbonlink.text_table import aligned_rows
 
 if TYPE_CHECKING:
     from gateway.model import Device
@@ -92,8 +93,7 @@ def _print_devices(devices: "list[Device]", *, as_json: bool) -> None:
         )
         for d in devices
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for line in aligned_rows(header, rows):
+        print(line)
     if not rows:
         print("(no devices registered)")

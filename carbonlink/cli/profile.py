@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carbonlink.cli.errors import EXIT_OK, CliError
+from carbonlink.text_table import aligned_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -140,6 +141,5 @@ def _fixups(mapping: "QuantityMapping") -> str:
 
 
 def _print_table(header: tuple[str, ...], rows: "Sequence[tuple[str, ...]]") -> None:
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for line in aligned_rows(header, rows):
+        print(line)

@@ -252,15 +252,14 @@ def _write(path: Path, data: bytes) -> None:
 
 def _write_report(path: Path, result: "ReplayResult", points: "list[SeriesPoint]") -> None:
     from agent.replay.html_report import ReportError, write_html_report  # noqa: PLC0415 - only for --report
-    from agent.replay.output import decode_report, record_json  # noqa: PLC0415
+    from agent.replay.output import decode_report, records_json  # noqa: PLC0415
 
-    records = [record_json(record, signed) for record, signed in zip(result.records, result.signed, strict=True)]
     try:
         write_html_report(
             path,
             title=f"carbonlink replay: {', '.join(report.path for report in result.logs)}",
             points=points,
-            records=records,
+            records=records_json(result),
             decode=decode_report(result),
         )
     except ReportError as err:
