@@ -29,7 +29,6 @@ PUBLISH_OUTBOX_RECORDS = 1_000_000
 
 def run_replay(args: argparse.Namespace, *, out: Callable[[str], None] = print) -> int:
     from agent.errors import AgentError  # noqa: PLC0415 - the agent loads only when it runs
-    from agent.replay.output import render_table, replay_json  # noqa: PLC0415
     from agent.replay.run import replay  # noqa: PLC0415
 
     options = _options(args)
@@ -45,7 +44,20 @@ def run_replay(args: argparse.Namespace, *, out: Callable[[str], None] = print) 
                 )
         except AgentError as err:
             raise CliError(str(err), EXIT_USAGE) from err
-        delivered = _publish(args, options, outbox, result.interrupted, out)
+        _show_and_write(args, result, series, out)
+        delivered = _publish(args, options, outbox, result.interrupted, out)  # last: it may wait for acks
+    if result.interrupted:
+        out("interrupted: the table and the files hold what was replayed until then")
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.decode.frames_used > 0 and delivered else EXIT_INVALID
+
+
+def _show_and_write(
+    args: argparse.Namespace, result: "ReplayResult", series: "SeriesRecorder | None", out: Callable[[str], None]
+) -> None:
+    """The table and summary on stdout, then each output file asked for."""
+    from agent.replay.output import render_table, replay_json  # noqa: PLC0415 - the agent loads only when it runs
+
     for line in render_table(result.records):
         out(line)
     for line in _summary(result):
@@ -56,13 +68,9 @@ def run_replay(args: argparse.Namespace, *, out: Callable[[str], None] = print) 
     if series is not None:
         _write_report(args.report, result, series.points())
         out(f"report: {args.report}")
-    if options.key is not None:
+    if result.signed_with is not None:
         written = _write_signed(args.signed_dir, result)
         out(f"signed records: {written} in {args.signed_dir} (check one: carbonlink inspect FILE --public-key KEY)")
-    if result.interrupted:
-        out("interrupted: the table and the files hold what was replayed until then")
-        return EXIT_INTERRUPTED
-    return EXIT_OK if result.decode.frames_used > 0 and delivered else EXIT_INVALID
 
 
 @contextmanager
