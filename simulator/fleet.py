@@ -65,17 +65,13 @@ class VehiclePlan:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VehicleOutcome:
-    """What one vehicle did: the simulator's truth and the agent's outbox at the end."""
+    """What one vehicle did: the simulator's truth, and whether the gateway acknowledged everything."""
 
     device_id: str
     truth: list[dict[str, Any]]
     """The simulator's ground truth (``TruthEntry.to_json``) of every trip and charge, all days."""
-    frames: int
-    sealed: int
-    acknowledged: int
     delivered: bool
     """Every sealed record was acknowledged by the gateway before the deadline."""
-    faults: dict[str, int]
 
 
 def vehicle_key(plan: VehiclePlan) -> DeviceKey:
@@ -96,8 +92,6 @@ def run_vehicle(plan: VehiclePlan) -> VehicleOutcome:
     try:
         _wait(lambda: _status(status_file).get("source_open") is True, SOURCE_OPEN_TIMEOUT_S, "the agent's bus")
         truth: list[dict[str, Any]] = []
-        frames = 0
-        faults: dict[str, int] = {}
         for day in range(plan.days):
             report = run_drive(
                 DriveOptions(
@@ -116,23 +110,14 @@ def run_vehicle(plan: VehiclePlan) -> VehicleOutcome:
                 )
             )
             truth.extend(entry.to_json() for entry in report.truth)
-            frames += report.frames
-            for name, count in report.faults.items():
-                faults[name] = faults.get(name, 0) + count
         delivered = _wait_delivered(status_file, plan.deliver_timeout_s)
-        outbox = _status(status_file).get("outbox", {})
     finally:
         agent.request_stop()
         thread.join(30.0)
-    sealed = int(outbox.get("pending", 0)) + int(outbox.get("sent", 0)) + int(outbox.get("acknowledged_total", 0))
     return VehicleOutcome(
         device_id=plan.device_id,
         truth=truth,
-        frames=frames,
-        sealed=sealed,
-        acknowledged=int(outbox.get("acknowledged_total", 0)),
         delivered=delivered,
-        faults=faults,
     )
 
 
